@@ -1,0 +1,150 @@
+"""Command line: a thin layer over the public API.
+
+Exit codes: 0 ran, 1 bad input (one line naming file, line and problem),
+2 usage.  Heavy modules are imported inside each command so `--help` and
+`compile` start fast.
+"""
+from __future__ import annotations
+
+import sys
+from datetime import date
+
+import click
+
+from .errors import EligibilityError
+
+
+def _fail(error: EligibilityError) -> None:
+    click.echo(str(error), err=True)
+    sys.exit(1)
+
+
+def _parse_date(_ctx, _param, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _parse_lookback(_ctx, _param, value: str) -> int:
+    text = value.strip().lower()
+    scale = {"d": 1, "w": 7, "m": 30, "y": 365}.get(text[-1:], None)
+    digits = text[:-1] if scale else text
+    if not digits.isdigit():
+        raise click.BadParameter(f"{value!r}: expected days such as 365 or 180d, 26w, 6m, 1y")
+    return int(digits) * (scale or 1)
+
+
+registry_option = click.option(
+    "--registry", "registry_files", multiple=True, type=click.Path(dir_okay=False),
+    help="Extra registry TOML file(s) extending the packaged concepts, units and codes.",
+)
+as_of_option = click.option(
+    "--as-of", callback=_parse_date, default=None, metavar="YYYY-MM-DD",
+    help="Date at which ages, durations and latest values are taken (default: today).",
+)
+lookback_option = click.option(
+    "--lookback", callback=_parse_lookback, default="365d", show_default=True,
+    help="How far back an observation may be to count (e.g. 180d, 6m, 1y).",
+)
+input_format_option = click.option(
+    "--input-format", type=click.Choice(["auto", "wide", "synthea", "omop", "fhir"]), default="auto",
+    show_default=True, help="Patient data format (auto-detected from the path by default).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="eligibility")
+def main() -> None:
+    """Compile clinical-trial eligibility criteria and screen patients against them."""
+
+
+@main.command("compile")
+@click.argument("trial", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@registry_option
+def compile_command(trial: str, fmt: str, registry_files: tuple[str, ...]) -> None:
+    """Compile TRIAL (plain text, CT.gov JSON/XML, or compiled JSON) into predicate trees."""
+    from .compiler import compile_trial_file
+    from .render import render_trial_text
+
+    try:
+        result, problems = compile_trial_file(trial, registry_files=registry_files)
+    except EligibilityError as error:
+        _fail(error)
+    click.echo(result.to_json(indent=1) if fmt == "json" else render_trial_text(result))
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        sys.exit(1)
+
+
+@main.command("screen")
+@click.argument("trial", type=click.Path(dir_okay=False))
+@click.argument("data", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Output file (default: stdout).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--engine", type=click.Choice(["auto", "duckdb", "python"]), default="auto", show_default=True)
+@as_of_option
+@lookback_option
+@input_format_option
+@registry_option
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+def screen_command(trial, data, output, fmt, engine, as_of, lookback, input_format, registry_files, progress) -> None:
+    """Screen patients in DATA against TRIAL; one output row per input patient."""
+    from .screening import screen
+
+    try:
+        summary = screen(
+            trial, list(data), output=output, fmt=fmt, engine=engine, as_of=as_of or date.today(),
+            lookback_days=lookback, input_format=input_format, registry_files=registry_files,
+            progress=sys.stderr.isatty() if progress is None else progress,
+        )
+    except EligibilityError as error:
+        _fail(error)
+    click.echo(summary.render(), err=True)
+
+
+@main.command("explain")
+@click.argument("trial", type=click.Path(dir_okay=False))
+@click.argument("data", nargs=-1, required=True, type=click.Path())
+@click.option("--patient", "patient_id", required=True, help="Patient id to explain.")
+@as_of_option
+@lookback_option
+@input_format_option
+@registry_option
+def explain_command(trial, data, patient_id, as_of, lookback, input_format, registry_files) -> None:
+    """Explain, criterion by criterion, how one patient fares against TRIAL."""
+    from .screening import explain
+
+    try:
+        text = explain(
+            trial, list(data), patient_id, as_of=as_of or date.today(), lookback_days=lookback,
+            input_format=input_format, registry_files=registry_files,
+        )
+    except EligibilityError as error:
+        _fail(error)
+    click.echo(text)
+
+
+@main.command("sql")
+@click.argument("trial", type=click.Path(dir_okay=False))
+@click.option("--dialect", type=click.Choice(["duckdb", "postgres", "spark", "bigquery", "snowflake", "tsql"]), default="duckdb", show_default=True)
+@click.option("--schema", "schema", type=click.Choice(["wide", "omop"]), default="wide", show_default=True)
+@click.option("--table", default=None, help="Source table for --schema wide (default: patients).")
+@as_of_option
+@lookback_option
+@registry_option
+def sql_command(trial, dialect, schema, table, as_of, lookback, registry_files) -> None:
+    """Print one SQL query that screens a warehouse table (or OMOP CDM) against TRIAL."""
+    from .compiler import compile_trial_file
+    from .sqlgen import trial_to_sql
+
+    try:
+        compiled, _problems = compile_trial_file(trial, registry_files=registry_files)
+        click.echo(trial_to_sql(compiled, dialect=dialect, schema=schema, table=table,
+                                as_of=as_of or date.today(), lookback_days=lookback))
+    except EligibilityError as error:
+        _fail(error)

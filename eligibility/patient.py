@@ -1,0 +1,49 @@
+"""The one patient model every reader produces and every evaluator consumes.
+
+Readers (wide CSV, Synthea, OMOP, FHIR) resolve codes, units and dates into
+this shape; values are already in the concept's canonical unit, so evaluators
+only compare numbers.  A value that was present but unusable is kept as an
+`Invalid` with its reason: it evaluates as UNKNOWN and the reason is reported.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    value: float                    # in the concept's canonical unit
+    raw: str                        # as given, e.g. "58 mmol/mol"
+    unit: str | None = None         # unit as given (None: canonical assumed)
+    when: date | None = None        # date of the observation, when known
+    code: str | None = None         # e.g. "LOINC 4548-4", or the CSV column name
+    comparator: str | None = None   # "<" for a reported "<0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    raw: str
+    reason: str                     # e.g. "'7,5' is not a number"
+
+
+Value = Measurement | Invalid
+
+
+@dataclass(slots=True)
+class Patient:
+    id: str
+    row: int                                     # 1-based position in the input (data row number)
+    measurements: dict[str, Value] = field(default_factory=dict)    # concept id -> value
+    uln: dict[str, float] = field(default_factory=dict)             # concept id -> patient's ULN
+    # Registry condition ids known present.  None: nothing is known (unknown);
+    # a set lists everything known (absent means FALSE).
+    conditions: frozenset[str] | None = None
+    condition_onset: dict[str, date] = field(default_factory=dict)
+    # ATC codes (and lower-case ingredient names) of current medications; None = unknown.
+    medications: frozenset[str] | None = None
+    statuses: dict[str, bool | Invalid] = field(default_factory=dict)  # pregnancy, breastfeeding, ...
+    sex: str | None = None                       # "female" / "male"
+    deceased: date | None = None
+    decisions: dict[str, str] = field(default_factory=dict)          # criterion id -> "pass"/"fail" by a reviewer
+    problems: list[str] = field(default_factory=list)                # row-level notes (duplicate id, short row, ...)
