@@ -67,7 +67,7 @@ def main() -> None:
 @registry_option
 def compile_command(trial: str, fmt: str, registry_files: tuple[str, ...]) -> None:
     """Compile TRIAL (plain text, CT.gov JSON/XML, or compiled JSON) into predicate trees."""
-    from .compiler import compile_trial_file
+    from .trials import compile_trial_file
     from .render import render_trial_text
 
     try:
@@ -139,7 +139,7 @@ def explain_command(trial, data, patient_id, as_of, lookback, input_format, regi
 @registry_option
 def sql_command(trial, dialect, schema, table, as_of, lookback, registry_files) -> None:
     """Print one SQL query that screens a warehouse table (or OMOP CDM) against TRIAL."""
-    from .compiler import compile_trial_file
+    from .trials import compile_trial_file
     from .sqlgen import trial_to_sql
 
     try:
