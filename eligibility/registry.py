@@ -81,6 +81,9 @@ class Registry(BaseModel):
     ingredients: dict[str, Ingredient]
     units: dict[str, str] = Field(description="unit spelling (lower case) -> pint expression")
     canonical_units: dict[str, str]
+    omop_units: dict[int, str] = Field(default_factory=dict, description="OMOP unit_concept_id -> unit spelling")
+    omop_operators: dict[int, str] = Field(default_factory=dict, description="OMOP operator_concept_id -> comparator")
+    omop_genders: dict[int, str] = Field(default_factory=dict, description="OMOP gender_concept_id -> female/male")
 
     # Registries are compared by identity: caches key on the instance.
     def __hash__(self) -> int:
@@ -204,6 +207,9 @@ def build_registry(*extra_files: Path) -> Registry:
             ingredients=ingredients,
             units=units,
             canonical_units=data.get("canonical_units", {}),
+            omop_units=data.get("omop_units", {}),
+            omop_operators=data.get("omop_operators", {}),
+            omop_genders=data.get("omop_genders", {}),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise RegistryError(f"invalid registry entry: {exc}".splitlines()[0], code="E-REGISTRY-ENTRY") from None

@@ -1,0 +1,412 @@
+"""The long observation model shared by the Synthea, OMOP and FHIR readers.
+
+Every EHR format is a stream of dated facts: (patient, code system, code, time,
+value, comparator, unit) for observations, (patient, code, start, stop) for
+conditions and medications.  The readers only find columns and codes; this
+module turns the stream into `Patient`s:
+
+- per concept the latest usable value on or before `as_of`; a value older than
+  the lookback window is reported (unknown, with its date) instead of used;
+- values are converted once per (concept, unit) through `units.conversion`
+  and checked against the concept's plausible range; a value that cannot be
+  used (text, bad unit, no date, implausible) becomes an `Invalid` with a
+  reason, and only wins when no usable value exists in the window (a later
+  unusable value is noted in `Patient.problems`);
+- conditions by SNOMED / ICD-10 / OMOP code, with their earliest onset (which
+  feeds the registry's `derived_from = "condition:<id>"` durations); statuses
+  such as pregnancy are true while an episode is open on `as_of`;
+- medications active on `as_of` (start <= as_of <= stop, no stop = ongoing)
+  become ATC codes and ingredient names through the registry's ingredients.
+
+Memory is one candidate per (patient, concept), never the rows themselves,
+so observation files need not be sorted by patient.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import DataInputError, UnitError
+from ..patient import Invalid, Measurement, Patient
+from ..registry import Ingredient, Registry
+from ..units import Conversion, conversion, display_unit
+
+_COMPARATORS = ("<=", ">=", "<", ">", "=")
+_DATES: dict[str, date | None] = {}
+
+
+def parse_day(text: str | None) -> date | None:
+    """The calendar date of an ISO date or timestamp, as written (local date when an offset is given)."""
+    if not text:
+        return None
+    head = text.strip()[:10]
+    try:
+        return _DATES[head]
+    except KeyError:
+        pass
+    try:
+        day: date | None = date.fromisoformat(head)
+    except ValueError:
+        day = None
+    if len(_DATES) < 200_000:
+        _DATES[head] = day
+    return day
+
+
+def split_comparator(text: str) -> tuple[str | None, str]:
+    """'<0.1' -> ('<', '0.1'); '7.0' -> (None, '7.0')."""
+    for op in _COMPARATORS:
+        if text.startswith(op):
+            return (None if op == "=" else op), text[len(op):].strip()
+    return None, text
+
+
+def sex_of(text: str | None) -> str | None:
+    key = (text or "").strip().lower()
+    return {"f": "female", "female": "female", "m": "male", "male": "male"}.get(key)
+
+
+def completed_years(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def _anniversary(start: date, years: int) -> date:
+    try:
+        return start.replace(year=start.year + years)
+    except ValueError:              # 29 February in a non-leap year
+        return start.replace(year=start.year + years, day=28)
+
+
+def years_between(start: date, end: date) -> float:
+    """Calendar years from start to end: exactly 1.0 on the first anniversary."""
+    whole = completed_years(start, end)
+    last, nxt = _anniversary(start, whole), _anniversary(start, whole + 1)
+    return whole + (end - last).days / (nxt - last).days
+
+
+def _words(text: str) -> str:
+    return " " + re.sub(r"[^a-z0-9]+", " ", text.lower()).strip() + " "
+
+
+class CodeMap:
+    """Code -> registry id tables, built once per registry."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.loinc = registry.concept_by_loinc
+        self.omop_measurement = registry.concept_by_omop
+        self.snomed: dict[str, tuple[str, ...]] = {}
+        self.omop_condition: dict[int, tuple[str, ...]] = {}
+        self.icd10: list[tuple[str, str]] = []
+        for cat in registry.categories.values():
+            if cat.category == "medication":
+                continue
+            for code in cat.snomed:
+                self.snomed[code] = (*self.snomed.get(code, ()), cat.id)
+            for code in cat.omop:
+                self.omop_condition[code] = (*self.omop_condition.get(code, ()), cat.id)
+            self.icd10 += [(prefix.replace(".", "").upper(), cat.id) for prefix in cat.icd10]
+        self.rxnorm = registry.ingredient_by_rxnorm
+        names = sorted(registry.ingredient_by_name, key=len, reverse=True)
+        self._by_words = {_words(n).strip(): registry.ingredient_by_name[n] for n in names}
+        self._ingredient_re = re.compile(
+            r" (" + "|".join(re.escape(_words(n).strip()) for n in names) + r") ") if names else None
+
+    def conditions(self, system: str, code: str) -> tuple[str, ...]:
+        code = code.strip()
+        if system == "SNOMED":
+            return self.snomed.get(code, ())
+        if system == "ICD10":
+            flat = code.replace(".", "").upper()
+            return tuple(dict.fromkeys(cid for prefix, cid in self.icd10 if flat.startswith(prefix)))
+        if system == "OMOP":
+            try:
+                return self.omop_condition.get(int(code), ())
+            except ValueError:
+                return ()
+        return ()
+
+    def ingredients(self, rxnorm: str | None, text: str | None) -> list[Ingredient]:
+        """Ingredients of a drug: its RxNorm ingredient code, else ingredient names in its description."""
+        found: dict[str, Ingredient] = {}
+        if rxnorm and rxnorm.strip() in self.rxnorm:
+            ing = self.rxnorm[rxnorm.strip()]
+            found[ing.name] = ing
+        if text and self._ingredient_re is not None:
+            padded = _words(text)
+            # overlapping search: step back one char so adjacent names both match
+            pos = 0
+            while (m := self._ingredient_re.search(padded, pos)) is not None:
+                ing = self._by_words[m.group(1)]
+                found[ing.name] = ing
+                pos = m.end() - 1
+        return list(found.values())
+
+
+@lru_cache(maxsize=8)
+def code_map(registry: Registry) -> CodeMap:
+    return CodeMap(registry)
+
+
+class LongAssembler:
+    """Collects one run's observations, conditions and medications; builds Patients."""
+
+    def __init__(self, *, as_of: date, lookback_days: int, registry: Registry, stats) -> None:
+        self.as_of = as_of
+        self.lookback_days = lookback_days
+        self.window_start = as_of - timedelta(days=lookback_days)
+        self.registry = registry
+        self.stats = stats
+        self.codes = code_map(registry)
+        self.conditions_known = False
+        self.medications_known = False
+        self._conv: dict[tuple[str, str | None], Conversion | str] = {}
+        # pid -> concept -> (day, stamp, Measurement, uln)
+        self._valid: dict[str, dict[str, tuple]] = {}
+        # pid -> concept -> (sort day, stamp, Invalid, day or None)
+        self._invalid: dict[str, dict[str, tuple]] = {}
+        self._conditions: dict[str, dict[str, tuple[date | None, str]]] = {}
+        self._statuses: dict[str, set[str]] = {}
+        self._meds: dict[str, set[str]] = {}
+        self._problems: dict[str, list[str]] = {}
+
+    # -- input --------------------------------------------------------------
+    def unknown(self, counts: Counter, system: str) -> None:
+        """Add a reader's per-code counts of unmapped rows to the run summary."""
+        for code, n in counts.items():
+            self.stats.unknown_codes[f"{system} {code}"] += n
+
+    def _convert(self, concept: str, unit: str | None) -> Conversion | str:
+        key = (concept, unit)
+        conv = self._conv.get(key)
+        if conv is None:
+            try:
+                conv = conversion(concept, unit, self.registry)
+            except UnitError as exc:
+                conv = exc.message
+            self._conv[key] = conv
+        return conv
+
+    def observation(self, pid: str, concept: str, code: str, when: str | None, value: str | float | None,
+                    unit: str | None, comparator: str | None = None, uln: float | None = None) -> None:
+        """One observation already mapped to a registry concept (`code` names it, e.g. 'LOINC 4548-4')."""
+        day = parse_day(when)
+        if day is not None and day > self.as_of:
+            return
+        unit = (unit or "").strip() or None
+        problem = None
+        number = 0.0
+        if isinstance(value, float):
+            number, text = value, repr(value)
+        else:
+            text = (value or "").strip()
+            op, digits = split_comparator(text)
+            comparator = comparator or op
+            try:
+                number = float(digits)
+            except ValueError:
+                problem = "no value" if not text else f"{text!r} is not a number"
+            else:
+                if number != number or number in (float("inf"), float("-inf")):
+                    problem = f"{text!r} is not a number"
+        raw = f"{text} {unit}" if unit else text
+        canonical = 0.0
+        conv = None
+        if problem is None:
+            conv = self._convert(concept, unit)
+            if isinstance(conv, str):
+                problem = conv
+            else:
+                canonical = conv.apply(number)
+                plausible = self.registry.concepts[concept].plausible
+                if plausible is not None and not plausible[0] <= canonical <= plausible[1]:
+                    cu = display_unit(self.registry.concepts[concept].canonical_unit)
+                    problem = f"{raw} is implausible (plausible {plausible[0]:g}–{plausible[1]:g} {cu})"
+        if problem is None and day is None:
+            problem = f"no date ({when!r})" if when else "no date"
+        stamp = when or ""
+        if problem is None:
+            table = self._valid.setdefault(pid, {})
+            cur = table.get(concept)
+            if cur is not None and (cur[0] > day or (cur[0] == day and cur[1] > stamp)):
+                return
+            table[concept] = (day, stamp, Measurement(canonical, raw, unit, day, code, comparator),
+                              None if uln is None or conv is None or isinstance(conv, str) else conv.apply(uln))
+            return
+        name = self.registry.concepts[concept].name
+        where = f" on {day}" if day else ""
+        invalid = Invalid(raw, f"{name} {raw!r}{where} ({code}): {problem}")
+        sort_day = day or date.min
+        table = self._invalid.setdefault(pid, {})
+        cur = table.get(concept)
+        if cur is not None and (cur[0] > sort_day or (cur[0] == sort_day and cur[1] > stamp)):
+            return
+        table[concept] = (sort_day, stamp, invalid, day)
+
+    def condition(self, pid: str, ids: tuple[str, ...], code: str, start: str | None, stop: str | None) -> None:
+        """A condition record mapped to registry ids (conditions and statuses)."""
+        begin = parse_day(start)
+        if begin is not None and begin > self.as_of:
+            return
+        if start and begin is None:
+            self._problems.setdefault(pid, []).append(f"{code}: start {start!r} is not a date; onset unknown")
+        end = parse_day(stop)
+        ongoing = end is None or end >= self.as_of
+        for cid in ids:
+            if self.registry.categories[cid].category == "status":
+                if ongoing:
+                    self._statuses.setdefault(pid, set()).add(cid)
+                continue
+            known = self._conditions.setdefault(pid, {})
+            prev = known.get(cid)
+            if prev is None or (begin is not None and (prev[0] is None or begin < prev[0])):
+                known[cid] = (begin, code)
+
+    def medication(self, pid: str, rxnorm: str | None, text: str | None, start: str | None, stop: str | None,
+                   unknown: Counter) -> None:
+        """A medication record; counted when active on as_of (start <= as_of <= stop)."""
+        begin, end = parse_day(start), parse_day(stop)
+        if begin is None:
+            self._problems.setdefault(pid, []).append(
+                f"medication {text or rxnorm!r} has no usable start date ({start!r}); not counted as current")
+            return
+        if begin > self.as_of or (end is not None and end < self.as_of):
+            return
+        ingredients = self.codes.ingredients(rxnorm, text)
+        if not ingredients:
+            unknown[rxnorm or (text or "").strip() or "?"] += 1
+            return
+        meds = self._meds.setdefault(pid, set())
+        for ing in ingredients:
+            meds.add(ing.atc)
+            meds.add(ing.name.lower())
+
+    # -- output -------------------------------------------------------------
+    def build(self, pid: str, row: int, *, birth: str | None, sex: str | None, death: str | None) -> Patient:
+        """The Patient for `pid` (its collected facts are released)."""
+        patient = Patient(id=pid, row=row, sex=sex_of(sex))
+        patient.problems.extend(self._problems.pop(pid, ()))
+        self._measurements(patient, self._valid.pop(pid, {}), self._invalid.pop(pid, {}))
+        self._derived(patient, birth)
+        conditions = self._conditions.pop(pid, {})
+        statuses = self._statuses.pop(pid, set())
+        if self.conditions_known:
+            patient.conditions = frozenset(conditions)
+            patient.condition_onset = {cid: onset for cid, (onset, _) in conditions.items() if onset is not None}
+            for cat in self.registry.categories_of("status"):
+                if cat.snomed or cat.icd10 or cat.omop:
+                    patient.statuses[cat.id] = cat.id in statuses
+        if self.medications_known:
+            patient.medications = frozenset(self._meds.pop(pid, set()))
+        died = parse_day(death)
+        if death and died is None:
+            patient.problems.append(f"death date {death!r} is not a date")
+        elif died is not None and died <= self.as_of:
+            patient.deceased = died
+        self._durations(patient, conditions)
+        self.stats.rows += 1
+        return patient
+
+    def leftover_patients(self) -> set[str]:
+        """Patients with facts but never built (not in the demographics table)."""
+        return set(self._valid) | set(self._invalid) | set(self._conditions) | set(self._meds)
+
+    def _measurements(self, patient: Patient, valid: dict, invalid: dict) -> None:
+        for concept in sorted(valid.keys() | invalid.keys()):
+            good, bad = valid.get(concept), invalid.get(concept)
+            in_window = good is not None and good[0] >= self.window_start
+            bad_in_window = bad is not None and (bad[3] is None or bad[3] >= self.window_start)
+            if in_window:
+                patient.measurements[concept] = good[2]
+                if good[3] is not None:
+                    patient.uln[concept] = good[3]
+                if bad_in_window and bad[0] > good[0]:
+                    patient.problems.append(f"later value not used: {bad[2].reason}")
+            elif bad_in_window:
+                patient.measurements[concept] = bad[2]
+            else:
+                latest = good if good is not None and (bad is None or good[0] >= bad[0]) else None
+                m = latest[2] if latest else None
+                name = self.registry.concepts[concept].name
+                if m is not None:
+                    reason = (f"latest {name} {m.raw} on {m.when} ({m.code}) is older than the "
+                              f"{self.lookback_days}-day lookback before {self.as_of}")
+                    patient.measurements[concept] = Invalid(m.raw, reason)
+                else:
+                    reason = f"{bad[2].reason}; also older than the {self.lookback_days}-day lookback before {self.as_of}"
+                    patient.measurements[concept] = Invalid(bad[2].raw, reason)
+
+    def _derived(self, patient: Patient, birth: str | None) -> None:
+        born = parse_day(birth)
+        for concept in self.registry.concepts.values():
+            if concept.derived_from != "birth_date":
+                continue
+            if born is None:
+                if birth:
+                    patient.measurements[concept.id] = Invalid(birth, f"birth date {birth!r} is not a date")
+            elif born > self.as_of:
+                patient.measurements[concept.id] = Invalid(birth, f"born {born}, after the as-of date {self.as_of}")
+            else:
+                years = completed_years(born, self.as_of)
+                patient.measurements[concept.id] = Measurement(float(years), f"born {born}", "a", born, "birth date")
+
+    def _durations(self, patient: Patient, conditions: dict) -> None:
+        for concept in self.registry.concepts.values():
+            source = concept.derived_from or ""
+            if not source.startswith("condition:"):
+                continue
+            onset, code = conditions.get(source.split(":", 1)[1], (None, None))
+            if onset is not None:
+                label = self.registry.categories[source.split(":", 1)[1]].name
+                patient.measurements[concept.id] = Measurement(
+                    years_between(onset, self.as_of), f"{label} since {onset}", "a", onset, code)
+
+
+# -- CSV tables found by header name ----------------------------------------
+def find_table(folder: Path, name: str) -> Path | None:
+    """`name`.csv in `folder`, any case (OMOP exports use PERSON.csv or person.csv)."""
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.name.lower() in (f"{name}.csv", f"{name}.tsv", f"{name}.txt"):
+            return path
+    return None
+
+
+def open_table(path: Path, required: tuple[str, ...], optional: tuple[str, ...] = ()
+               ) -> tuple[dict[str, int], Iterator[list[str]]]:
+    """Column indices by lower-case header name, and the data rows (comma or tab separated).
+
+    Missing required columns are a DataInputError naming the file and what was expected;
+    optional ones get index -1 (read them with `cell`).
+    """
+    handle = open(path, newline="", encoding="utf-8-sig")
+    try:
+        first = handle.readline()
+        delimiter = "\t" if first.count("\t") > first.count(",") else ","
+        header = [h.strip().lower() for h in next(csv.reader([first], delimiter=delimiter), [])]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        handle.close()
+        raise DataInputError(f"{path}: cannot read header ({exc})", code="E-DATA-READ", file=str(path)) from None
+    index = {name: i for i, name in reversed(list(enumerate(header)))}
+    missing = [c for c in required if c not in index]
+    if missing:
+        handle.close()
+        raise DataInputError(
+            f"{path.name}: missing column(s) {', '.join(missing)} (found: {', '.join(header) or 'nothing'})",
+            code="E-DATA-COLUMNS", file=str(path), line=1)
+    columns = {c: index.get(c, -1) for c in (*required, *optional)}
+
+    def rows() -> Iterator[list[str]]:
+        with handle:
+            try:
+                yield from csv.reader(handle, delimiter=delimiter)
+            except (UnicodeDecodeError, csv.Error) as exc:
+                raise DataInputError(f"{path}: unreadable CSV ({exc})", code="E-DATA-READ", file=str(path)) from None
+    return columns, rows()
+
+
+def cell(row: list[str], i: int) -> str:
+    return row[i].strip() if 0 <= i < len(row) else ""
