@@ -1,0 +1,325 @@
+"""Criteria trees -> one SQL query (the columnar engine).
+
+The query has three layers, each a CTE:
+
+1. a *source* layer chosen by the schema (eligibility.sql_wide for one row per
+   patient, eligibility.sql_omop for OMOP CDM tables) that yields one row per
+   patient with *feature* columns in canonical units:
+   ``v_<concept>`` value (DOUBLE, NULL when missing or unusable),
+   ``r_<concept>`` why a present value was unusable, ``uln_<concept>`` the
+   patient's upper limit of normal, ``h_<category>`` TRUE/FALSE/NULL for a
+   condition, drug class or status, ``d_<criterion>`` a reviewer's decision;
+2. ``outcomes``: one column per criterion holding pass/fail/unknown/review.
+   SQL's NULL logic *is* the three-valued logic: an atom is a boolean or NULL,
+   AND/OR/NOT are Kleene already.  Whether a NULL is due to a manual part
+   (-> review) or to missing data (-> unknown) is tracked by a second boolean
+   expression built alongside the first;
+3. the final SELECT: patient_id, verdict, reasons, criterion columns (DESIGN §8).
+
+Everything is built as sqlglot expressions in one dialect-neutral tree and
+rendered with sqlglot for the requested dialect; thresholds are literals fixed
+at compile time.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+import sqlglot
+from sqlglot import exp
+
+from . import ir
+from .registry import Registry, default_registry
+from .units import ULN, display_unit
+
+DIALECTS = ("duckdb", "postgres", "spark", "bigquery", "snowflake", "tsql")
+OUTCOMES = ("pass", "fail", "unknown", "review")
+
+
+# -- small expression helpers ---------------------------------------------------
+def frag(text: str, **values: exp.Expression | str | float | int) -> exp.Expression:
+    """Parse a DuckDB-syntax fragment with :name placeholders into a sqlglot tree."""
+    tree = sqlglot.parse_one(text, read="duckdb")
+    return exp.replace_placeholders(tree, **{k: lit(v) if not isinstance(v, exp.Expression) else v for k, v in values.items()})
+
+
+def lit(value: str | float | int | bool | None) -> exp.Expression:
+    if value is None:
+        return exp.null()
+    if isinstance(value, bool):
+        return exp.true() if value else exp.false()
+    if isinstance(value, (int, float)):
+        # repr() round-trips a float exactly, so the SQL literal is the same double
+        return exp.Literal.number(repr(float(value)) if isinstance(value, float) else str(value))
+    return exp.Literal.string(value)
+
+
+def col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table, quoted=True)
+
+
+def safe_name(text: str) -> str:
+    """Criterion ids (I4.1) and codes as identifier-friendly suffixes."""
+    return re.sub(r"[^0-9A-Za-z_]", "_", text)
+
+
+def feature(kind: str, key: str) -> str:
+    return f"{kind}_{safe_name(key)}"
+
+
+# -- what a trial needs from the data ------------------------------------------
+@dataclass
+class Needs:
+    concepts: set[str] = field(default_factory=set)       # numeric concepts compared
+    uln: set[str] = field(default_factory=set)            # concepts compared against × ULN
+    categories: set[str] = field(default_factory=set)     # has-codes (conditions, drug classes, statuses)
+    within: set[str] = field(default_factory=set)         # has-codes asked within a time window
+    sex: bool = False
+    decisions: list[str] = field(default_factory=list)    # criterion ids (reviewer decisions)
+
+
+SEX_CODES = ("female", "male")
+
+
+def trial_needs(trial: ir.Trial) -> Needs:
+    needs = Needs(decisions=[c.id for c in trial.criteria])
+    for criterion in trial.criteria:
+        for node in ir.walk(criterion.tree):
+            if isinstance(node, (ir.Compare, ir.Range)):
+                needs.concepts.add(node.concept)
+                if node.canonical_unit == ULN:
+                    needs.uln.add(node.concept)
+            elif isinstance(node, ir.Has):
+                if node.code in SEX_CODES and node.category == "status":
+                    needs.sex = True
+                else:
+                    needs.categories.add(node.code)
+                    if node.within is not None:
+                        needs.within.add(node.code)
+    return needs
+
+
+# -- node compilation -------------------------------------------------------------
+@dataclass
+class Cond:
+    """A compiled node: `v` TRUE/FALSE/NULL; `m` TRUE when a NULL `v` is due to a manual part (None: never)."""
+
+    v: exp.Expression
+    m: exp.Expression | None = None
+
+
+def _cmp(op: str, left: exp.Expression, right: exp.Expression) -> exp.Expression:
+    cls = {"<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE, "==": exp.EQ, "!=": exp.NEQ}[op]
+    return cls(this=left, expression=right)
+
+
+class NodeCompiler:
+    def __init__(self, registry: Registry, columns: set[str]):
+        self.registry = registry
+        self.columns = columns   # feature columns the source layer provides
+
+    def value(self, concept: str) -> exp.Expression:
+        name = feature("v", concept)
+        return col(name) if name in self.columns else exp.null()
+
+    def threshold(self, concept: str, canonical: float, unit: str) -> exp.Expression:
+        if unit != ULN:
+            return lit(float(canonical))
+        default = self.registry.concept(concept).uln
+        name = feature("uln", concept)
+        uln = col(name) if name in self.columns else exp.null()
+        fallback = lit(float(default)) if default is not None else exp.null()
+        return exp.Mul(this=lit(float(canonical)), expression=exp.Coalesce(this=uln, expressions=[fallback]))
+
+    def compile(self, node: ir.Tree) -> Cond:
+        cond = self._compile(node)
+        if "duration_at_least" in node.qualifiers:
+            # How long a value has held cannot be read from one current value:
+            # TRUE becomes a question for a reviewer, FALSE stays FALSE.
+            v = exp.paren(cond.v)
+            review = frag("CASE WHEN :v THEN TRUE ELSE FALSE END", v=v)
+            m = review if cond.m is None else exp.or_(review, exp.paren(cond.m))
+            cond = Cond(frag("CASE WHEN :v THEN NULL ELSE :v END", v=v), m)
+        return cond
+
+    def _compile(self, node: ir.Tree) -> Cond:
+        if isinstance(node, ir.Compare):
+            return Cond(_cmp(node.op, self.value(node.concept),
+                             self.threshold(node.concept, node.canonical_value, node.canonical_unit)))
+        if isinstance(node, ir.Range):
+            value = self.value(node.concept)
+            parts = []
+            if node.canonical_low is not None:
+                parts.append(_cmp(">=" if node.low_inclusive else ">", value,
+                                  self.threshold(node.concept, node.canonical_low, node.canonical_unit)))
+            if node.canonical_high is not None:
+                parts.append(_cmp("<=" if node.high_inclusive else "<", value,
+                                  self.threshold(node.concept, node.canonical_high, node.canonical_unit)))
+            if not parts:   # an open range still needs a value to be TRUE
+                parts.append(exp.Not(this=exp.Is(this=value, expression=exp.null())))
+                return Cond(frag("CASE WHEN :x THEN TRUE END", x=parts[0]))
+            return Cond(exp.and_(*parts))
+        if isinstance(node, ir.Has):
+            if node.category == "status" and node.code in SEX_CODES:
+                sex = col("sex") if "sex" in self.columns else exp.null()
+                return Cond(exp.EQ(this=sex, expression=lit(node.code)))
+            name = feature("h", node.code)
+            has = col(name) if name in self.columns else exp.null()
+            if node.within is not None:
+                dated = feature("w", node.code)
+                if dated in self.columns:
+                    return Cond(col(dated))
+                # without dates a present condition may be older than the window
+                return Cond(frag("CASE WHEN :h THEN NULL ELSE :h END", h=has), frag("COALESCE(:h, FALSE)", h=has))
+            return Cond(has)
+        if isinstance(node, ir.Manual):
+            return Cond(exp.cast(exp.null(), "BOOLEAN"), exp.true())
+        if isinstance(node, ir.Not):
+            inner = self.compile(node.child)
+            return Cond(exp.Not(this=exp.paren(inner.v)), inner.m)
+        if isinstance(node, (ir.All, ir.AnyOf)):
+            kids = [self.compile(child) for child in node.children]
+            if not kids:
+                return Cond(exp.true() if isinstance(node, ir.All) else exp.false())
+            join = exp.and_ if isinstance(node, ir.All) else exp.or_
+            v = join(*[exp.paren(k.v) for k in kids])
+            # any unknown child that is unknown because of a manual part makes the
+            # node's unknown a reviewer's question
+            ms = [exp.and_(exp.Is(this=exp.paren(k.v), expression=exp.null()), exp.paren(k.m))
+                  for k in kids if k.m is not None]
+            return Cond(v, exp.or_(*ms) if ms else None)
+        raise TypeError(f"unknown IR node {node!r}")
+
+
+# -- per-criterion outcome and explanation ------------------------------------
+def outcome_expr(criterion: ir.Criterion, cond: Cond, decision: exp.Expression | None) -> exp.Expression:
+    yes, no = ("pass", "fail") if criterion.section == "inclusion" else ("fail", "pass")
+    v = exp.paren(cond.v)
+    case = exp.Case()
+    if decision is not None:
+        case = case.when(exp.Not(this=exp.Is(this=decision, expression=exp.null())), decision)
+    case = case.when(v, lit(yes)).when(exp.Not(this=v), lit(no))
+    if cond.m is not None:
+        case = case.when(exp.paren(cond.m), lit("review"))
+    return case.else_(lit("unknown"))
+
+
+def _number_text(value: exp.Expression) -> exp.Expression:
+    # rounding keeps the text short and the same across engines
+    return exp.cast(exp.Round(this=value, decimals=lit(4)), "VARCHAR")
+
+
+def criterion_detail(criterion: ir.Criterion, registry: Registry, columns: set[str]) -> exp.Expression:
+    """Short text naming the values a criterion looked at: 'BMI 22.1 kg/m2', 'HbA1c missing'."""
+    parts: list[exp.Expression] = []
+    seen: set[str] = set()
+    for node in ir.walk(criterion.tree):
+        if isinstance(node, (ir.Compare, ir.Range)) and node.concept not in seen:
+            seen.add(node.concept)
+            concept = registry.concept(node.concept)
+            v, r = feature("v", node.concept), feature("r", node.concept)
+            name = concept.name
+            if v not in columns:
+                parts.append(lit(f"{name}: no data column"))
+                continue
+            unit = display_unit(concept.canonical_unit)
+            why = col(r) if r in columns else exp.null()
+            parts.append(frag(
+                "CASE WHEN :v IS NOT NULL THEN :name || ' ' || :num || ' ' || :unit "
+                "WHEN :why IS NOT NULL THEN :name || ' ' || :why ELSE :name || ' missing' END",
+                v=col(v), num=_number_text(col(v)), name=name, unit=unit, why=why))
+        elif isinstance(node, ir.Has) and node.code not in seen:
+            seen.add(node.code)
+            key = "sex" if node.code in SEX_CODES else feature("h", node.code)
+            if key not in columns:
+                parts.append(lit(f"{node.label}: no data column"))
+                continue
+            h = col(key)
+            if key == "sex":
+                parts.append(frag("'sex ' || COALESCE(:h, 'missing')", h=h))
+            else:
+                parts.append(frag("CASE WHEN :h THEN :yes WHEN NOT :h THEN :no ELSE :unk END", h=h,
+                                  yes=f"{node.label} yes", no=f"{node.label} no", unk=f"{node.label} missing"))
+        elif isinstance(node, ir.Manual):
+            parts.append(lit(f"needs review: {node.text.strip()[:60]}"))
+    if not parts:
+        return lit("")
+    return exp.func("CONCAT_WS", lit(", "), *parts, dialect="duckdb")
+
+
+# -- assembling the query -----------------------------------------------------------
+def outcomes_select(trial: ir.Trial, source: exp.Select, columns: set[str], registry: Registry) -> exp.Select:
+    """SELECT patient_id, [_row,] one outcome column per criterion, one detail column per criterion."""
+    compiler = NodeCompiler(registry, columns)
+    select = exp.select(col("patient_id"))
+    if "_row" in columns:
+        select = select.select(col("_row"))
+    for criterion in trial.criteria:
+        d = feature("d", criterion.id)
+        outcome = outcome_expr(criterion, compiler.compile(criterion.tree), col(d) if d in columns else None)
+        select = select.select(exp.alias_(outcome, criterion.id, quoted=True))
+        select = select.select(exp.alias_(criterion_detail(criterion, registry, columns),
+                                          feature("x", criterion.id), quoted=True))
+    return select.from_(exp.alias_(exp.paren(source), "features"))
+
+
+def final_select(trial: ir.Trial, outcomes: exp.Select, *, order: bool) -> exp.Select:
+    ids = [c.id for c in trial.criteria]
+    oc = {i: col(i) for i in ids}
+    any_fail = exp.or_(*[exp.EQ(this=oc[i], expression=lit("fail")) for i in ids]) if ids else exp.false()
+    all_pass = exp.and_(*[exp.EQ(this=oc[i], expression=lit("pass")) for i in ids]) if ids else exp.true()
+    verdict = exp.Case().when(any_fail, lit("ineligible")).when(all_pass, lit("eligible")).else_(lit("needs_review"))
+    reasons = [frag("CASE WHEN :o <> 'pass' THEN :id || ' ' || :o || ': ' || :x END",
+                    o=oc[i], id=i, x=col(feature("x", i))) for i in ids]
+    reason = exp.func("CONCAT_WS", lit("; "), *reasons, dialect="duckdb") if reasons else lit("")
+    select = exp.select(col("patient_id"), exp.alias_(verdict, "verdict"),
+                        exp.alias_(exp.Coalesce(this=reason, expressions=[lit("")]), "reasons"),
+                        *[oc[i] for i in ids]).from_(exp.alias_(exp.paren(outcomes), "outcomes"))
+    if order:
+        select = select.order_by(col("_row"))
+    return select
+
+
+def screening_query(trial: ir.Trial, source: exp.Select, columns: Iterable[str], *,
+                    registry: Registry | None = None, order: bool = False) -> exp.Select:
+    registry = registry or default_registry()
+    columns = set(columns)
+    return final_select(trial, outcomes_select(trial, source, columns, registry), order=order and "_row" in columns)
+
+
+def render(query: exp.Expression, dialect: str) -> str:
+    if dialect not in DIALECTS:
+        raise ValueError(f"unknown SQL dialect {dialect!r} (expected one of {', '.join(DIALECTS)})")
+    return query.sql(dialect=dialect, pretty=True)
+
+
+def trial_to_sql(trial: ir.Trial, *, dialect: str = "duckdb", schema: str = "wide", table: str | None = None,
+                 as_of: date, lookback_days: int = 365, registry: Registry | None = None,
+                 header: list[str] | None = None) -> str:
+    """One query screening a warehouse table (schema 'wide') or OMOP CDM 5.4 tables (schema 'omop').
+
+    For 'wide', `header` names the table's columns (as in a wide CSV: concept
+    names or synonyms, units in brackets); without it the table is assumed to
+    have one column per concept id in canonical units plus patient_id, age,
+    sex, conditions, medications, the status ids and `<concept>_uln` (see
+    eligibility.sql_wide.default_header).  For 'omop', `table` is an optional
+    schema prefix such as `cdm`.
+    """
+    registry = registry or default_registry()
+    needs = trial_needs(trial)
+    if schema == "wide":
+        from .sql_wide import default_header, wide_source
+
+        head = header if header is not None else default_header(needs, registry)
+        source, columns = wide_source(exp.to_table(table or "patients"), head, needs, registry=registry,
+                                      as_of=as_of, criterion_ids=needs.decisions)
+    elif schema == "omop":
+        from .sql_omop import omop_source
+
+        source, columns = omop_source(needs, registry=registry, as_of=as_of, lookback_days=lookback_days,
+                                      schema_prefix=table)
+    else:
+        raise ValueError(f"unknown schema {schema!r} (expected wide or omop)")
+    return render(screening_query(trial, source, columns, registry=registry, order=False), dialect)
