@@ -1,0 +1,247 @@
+"""FHIR R4 JSON: Bundles (one per file), single resources, or NDJSON bulk exports.
+
+Resources used: Patient (birthDate, gender, deceasedDateTime), Observation
+(LOINC code, valueQuantity with UCUM code and comparator, valueString such as
+"<0.1", components such as the blood-pressure panel 85354-9 with 8480-6 /
+8462-4, referenceRange high as the patient's ULN), Condition (SNOMED /
+ICD-10 code, onset, abatement), MedicationRequest (status, authoredOn,
+medicationCodeableConcept or a referenced Medication: RxNorm code and text).
+
+Dates are the calendar dates written in the resource (local time when the
+timestamp has an offset); Synthea's CSV export writes observation times in
+UTC, so the same observation can carry the next day's date there.
+A MedicationRequest counts as current on the as-of date when it is active or
+on-hold and authored on or before it (or, with a validity / bounds period,
+when that period covers the date); stopped and completed requests without an
+end date are not current.  A condition resolved without an abatement date is
+treated as ended at its onset (it does not make a status such as pregnancy
+current).
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from datetime import date
+from pathlib import Path
+
+from ..errors import DataInputError
+from ..patient import Patient
+from ..registry import Registry
+from .observations import LongAssembler, parse_day
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+_CONDITION_SYSTEMS = {
+    "http://snomed.info/sct": "SNOMED",
+    "http://hl7.org/fhir/sid/icd-10": "ICD10",
+    "http://hl7.org/fhir/sid/icd-10-cm": "ICD10",
+}
+_SKIP_STATUS = {"entered-in-error", "cancelled"}
+
+
+def read_fhir(paths: Sequence[Path], *, as_of: date, lookback_days: int, registry: Registry, stats
+              ) -> Iterator[Patient]:
+    asm = LongAssembler(as_of=as_of, lookback_days=lookback_days, registry=registry, stats=stats)
+    asm.conditions_known = asm.medications_known = True
+    reader = _Reader(asm)
+    for path in _files(paths):
+        for resource in _resources(path):
+            reader.add(resource, path)
+    reader.flush_unknown()
+    orphans = asm.leftover_patients() - set(reader.people)
+    if orphans:
+        stats.notes.append(f"{len(orphans)} FHIR subject(s) have resources but no Patient resource "
+                           f"(not screened), e.g. {sorted(orphans)[0]}")
+    for n, (pid, (birth, sex, death)) in enumerate(reader.people.items(), start=1):
+        patient = asm.build(pid, n, birth=birth, sex=sex, death=death)
+        patient.problems.extend(reader.problems.get(pid, ()))
+        yield patient
+
+
+def _files(paths: Sequence[Path]) -> Iterator[Path]:
+    for path in map(Path, paths):
+        if path.is_dir():
+            yield from sorted(p for p in path.iterdir() if p.suffix.lower() in (".json", ".ndjson"))
+        else:
+            yield path
+
+
+def _resources(path: Path) -> Iterator[dict]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataInputError(f"{path}: cannot read ({exc})", code="E-DATA-READ", file=str(path)) from None
+    if path.suffix.lower() == ".ndjson":
+        for line_no, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                yield _load(line, path, line_no)
+        return
+    doc = _load(text, path, None)
+    if doc.get("resourceType") == "Bundle":
+        for entry in doc.get("entry") or ():
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if isinstance(resource, dict):
+                yield resource
+    elif "resourceType" in doc:
+        yield doc
+    else:
+        raise DataInputError(f"{path}: not a FHIR resource or Bundle (no resourceType)", code="E-DATA-FHIR",
+                             file=str(path))
+
+
+def _load(text: str, path: Path, line: int | None) -> dict:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataInputError(f"invalid JSON: {exc.msg}", code="E-DATA-JSON", file=str(path),
+                             line=line or exc.lineno, column=exc.colno) from None
+    if not isinstance(doc, dict):
+        raise DataInputError("expected a JSON object (a FHIR resource)", code="E-DATA-FHIR", file=str(path), line=line)
+    return doc
+
+
+def _ref_id(reference: dict | None) -> str:
+    text = (reference or {}).get("reference") or ""
+    return text.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+
+
+def _codings(concept: dict | None) -> list[dict]:
+    return [c for c in (concept or {}).get("coding") or () if isinstance(c, dict)]
+
+
+def _status(concept: dict | None) -> str:
+    return next((c.get("code", "") for c in _codings(concept)), "")
+
+
+def _when(resource: dict, *names: str) -> str | None:
+    for name in names:
+        value = resource.get(name)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict) and isinstance(value.get("start"), str):
+            return value["start"]
+    return None
+
+
+class _Reader:
+    def __init__(self, asm: LongAssembler) -> None:
+        self.asm = asm
+        self.people: dict[str, tuple[str, str, str]] = {}
+        self.problems: dict[str, list[str]] = {}
+        self.medications: dict[str, dict] = {}
+        self.unknown: Counter = Counter()
+        self.unknown_drugs: Counter = Counter()
+
+    def add(self, resource: dict, path: Path) -> None:
+        kind = resource.get("resourceType")
+        if kind == "Patient":
+            self._patient(resource)
+        elif kind == "Observation":
+            self._observation(resource)
+        elif kind == "Condition":
+            self._condition(resource)
+        elif kind == "MedicationRequest":
+            self._medication(resource)
+        elif kind == "Medication" and resource.get("id"):
+            self.medications[resource["id"]] = resource
+
+    def flush_unknown(self) -> None:
+        for key, n in self.unknown.items():
+            self.asm.stats.unknown_codes[key] += n
+        self.asm.unknown(self.unknown_drugs, "RxNorm")
+
+    def _patient(self, r: dict) -> None:
+        pid = str(r.get("id") or "")
+        if not pid:
+            raise DataInputError("Patient resource without an id", code="E-DATA-ID")
+        death = r.get("deceasedDateTime") or ""
+        if r.get("deceasedBoolean") is True:
+            self.problems.setdefault(pid, []).append("recorded as deceased without a date of death")
+        self.people[pid] = (r.get("birthDate") or "", r.get("gender") or "", death)
+
+    def _observation(self, r: dict) -> None:
+        if r.get("status") in _SKIP_STATUS:
+            return
+        pid = _ref_id(r.get("subject"))
+        when = _when(r, "effectiveDateTime", "effectivePeriod", "effectiveInstant")
+        parts = [(r.get("code"), r)] + [(c.get("code"), c) for c in r.get("component") or () if isinstance(c, dict)]
+        for code, holder in parts:
+            if holder is r and r.get("component") and not any(k.startswith("value") for k in r):
+                continue                     # a panel: its components carry the values
+            loinc = next((c.get("code") for c in _codings(code) if c.get("system") == LOINC and c.get("code")), None)
+            concept = self.asm.codes.loinc.get(loinc or "")
+            if concept is None:
+                self.unknown[f"LOINC {loinc}" if loinc else "FHIR Observation without a LOINC code"] += 1
+                continue
+            self._value(pid, concept, f"LOINC {loinc}", when, holder)
+
+    def _value(self, pid: str, concept: str, label: str, when: str | None, holder: dict) -> None:
+        quantity = holder.get("valueQuantity")
+        uln = None
+        for ref in holder.get("referenceRange") or ():
+            high = (ref or {}).get("high") or {}
+            if isinstance(high.get("value"), (int, float)):
+                uln = float(high["value"])
+                break
+        if isinstance(quantity, dict):
+            unit = quantity.get("code") if quantity.get("system") == UCUM and quantity.get("code") else quantity.get("unit")
+            number = quantity.get("value")
+            value = float(number) if isinstance(number, (int, float)) and not isinstance(number, bool) else (
+                str(number) if number is not None else "")
+            self.asm.observation(pid, concept, label, when, value, unit, quantity.get("comparator"), uln)
+        elif isinstance(holder.get("valueString"), str):
+            self.asm.observation(pid, concept, label, when, holder["valueString"], None, None, uln)
+        elif isinstance(holder.get("valueCodeableConcept"), dict):
+            text = holder["valueCodeableConcept"].get("text") or next(
+                (c.get("display") or c.get("code") for c in _codings(holder["valueCodeableConcept"])), "coded value")
+            self.asm.observation(pid, concept, label, when, f"{text}", None)
+        else:
+            absent = _status(holder.get("dataAbsentReason")) if holder.get("dataAbsentReason") else ""
+            self.asm.observation(pid, concept, label, when, "", None)
+            if absent:
+                self.problems.setdefault(pid, []).append(f"{label}: value absent ({absent})")
+
+    def _condition(self, r: dict) -> None:
+        if _status(r.get("verificationStatus")) in ("entered-in-error", "refuted"):
+            return
+        pid = _ref_id(r.get("subject"))
+        ids: list[str] = []
+        label = ""
+        for coding in _codings(r.get("code")):
+            system = _CONDITION_SYSTEMS.get(coding.get("system", ""))
+            if system and coding.get("code"):
+                found = self.asm.codes.conditions(system, coding["code"])
+                label = label or f"{system} {coding['code']}"
+                if found and not ids:
+                    label = f"{system} {coding['code']}"
+                ids += found
+        if not ids:
+            self.unknown[label or "FHIR Condition without a SNOMED/ICD-10 code"] += 1
+            return
+        onset = _when(r, "onsetDateTime", "onsetPeriod")
+        end = r.get("abatementDateTime") or ((r.get("abatementPeriod") or {}).get("end"))
+        if not end and _status(r.get("clinicalStatus")) in ("resolved", "inactive", "remission"):
+            end = onset
+        self.asm.condition(pid, tuple(dict.fromkeys(ids)), label, onset, end)
+
+    def _medication(self, r: dict) -> None:
+        status = r.get("status") or ""
+        pid = _ref_id(r.get("subject"))
+        concept = r.get("medicationCodeableConcept")
+        if concept is None and isinstance(r.get("medicationReference"), dict):
+            concept = (self.medications.get(_ref_id(r["medicationReference"])) or {}).get("code")
+        codings = _codings(concept)
+        rxnorm = next((c.get("code") for c in codings if c.get("system") == RXNORM), None)
+        text = (concept or {}).get("text") or " ".join(c.get("display", "") for c in codings) or None
+        start = r.get("authoredOn")
+        end = ((r.get("dispenseRequest") or {}).get("validityPeriod") or {}).get("end")
+        for dosage in r.get("dosageInstruction") or ():
+            bounds = (((dosage or {}).get("timing") or {}).get("repeat") or {}).get("boundsPeriod") or {}
+            end = end or bounds.get("end")
+            start = start or bounds.get("start")
+        if status in ("active", "on-hold") or (status in ("completed", "stopped") and end):
+            self.asm.medication(pid, rxnorm, text, start, end, self.unknown_drugs)
+        elif status in ("completed", "stopped") and parse_day(start) is None:
+            self.problems.setdefault(pid, []).append(f"medication {text!r}: no authoredOn date")
