@@ -14,7 +14,7 @@ module turns the stream into `Patient`s:
   unusable value is noted in `Patient.problems`);
 - conditions by SNOMED / ICD-10 / OMOP code, with their earliest onset (which
   feeds the registry's `derived_from = "condition:<id>"` durations); statuses
-  such as pregnancy are true while an episode is open on `as_of`;
+  such as pregnancy are true while an episode is open on `as_of` (else unknown);
 - medications active on `as_of` (start <= as_of <= stop, no stop = ongoing)
   become ATC codes and ingredient names through the registry's ingredients.
 
@@ -75,18 +75,9 @@ def completed_years(born: date, on: date) -> int:
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
-def _anniversary(start: date, years: int) -> date:
-    try:
-        return start.replace(year=start.year + years)
-    except ValueError:              # 29 February in a non-leap year
-        return start.replace(year=start.year + years, day=28)
-
-
 def years_between(start: date, end: date) -> float:
-    """Calendar years from start to end: exactly 1.0 on the first anniversary."""
-    whole = completed_years(start, end)
-    last, nxt = _anniversary(start, whole), _anniversary(start, whole + 1)
-    return whole + (end - last).days / (nxt - last).days
+    """Fractional years, (end - start).days / 365.25: the wide CSV reader's and the SQL engine's rule."""
+    return (end - start).days / 365.25
 
 
 def _words(text: str) -> str:
@@ -297,9 +288,10 @@ class LongAssembler:
         if self.conditions_known:
             patient.conditions = frozenset(conditions)
             patient.condition_onset = {cid: onset for cid, (onset, _) in conditions.items() if onset is not None}
-            for cat in self.registry.categories_of("status"):
-                if cat.snomed or cat.icd10 or cat.omop:
-                    patient.statuses[cat.id] = cat.id in statuses
+            # Only an open episode says something: no pregnancy code does not establish
+            # that someone is not pregnant (docs/patient-data.md §4), so absence stays unknown.
+            for status in statuses:
+                patient.statuses[status] = True
         if self.medications_known:
             patient.medications = frozenset(self._meds.pop(pid, set()))
         died = parse_day(death)

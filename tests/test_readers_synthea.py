@@ -1,0 +1,181 @@
+"""Synthea CSV reader: latest value within the lookback window, codes, conditions, drugs, bad input.
+
+Expected values are computed here independently from the CSV files (plain csv
+and sorting) or by hand from the fixture rows, never copied from reader output.
+"""
+from __future__ import annotations
+
+import csv
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from eligibility.errors import DataInputError
+from eligibility.patient import Invalid, Measurement
+from eligibility.readers import detect_format, read_patients
+from eligibility.registry import default_registry
+
+SYNTHEA = Path("/work/shared/data/synthea")
+if not SYNTHEA.exists():
+    SYNTHEA = Path(__file__).resolve().parents[2] / "shared" / "data" / "synthea"
+CASES = Path(__file__).parent / "cases" / "ehr"
+needs_sample = pytest.mark.skipif(not SYNTHEA.exists(), reason="shared Synthea sample not present")
+
+
+def read(path, as_of, lookback=365, fmt="auto"):
+    source = read_patients([path], input_format=fmt, as_of=as_of, lookback_days=lookback,
+                           registry=default_registry())
+    return {p.id: p for p in source.patients}, source
+
+
+def expected_latest(loinc: str, as_of: date, lookback: int) -> dict[str, tuple[str, float, bool]]:
+    """patient -> (date, value, within window) of the latest row on/before as_of, from plain csv."""
+    rows = [r for r in csv.DictReader(open(SYNTHEA / "observations.csv", newline=""))
+            if r["CODE"] == loinc and r["DATE"][:10] <= as_of.isoformat()]
+    rows.sort(key=lambda r: r["DATE"])
+    latest = {r["PATIENT"]: r for r in rows}          # last one per patient wins
+    start = (as_of - timedelta(days=lookback)).isoformat()
+    return {pid: (r["DATE"][:10], float(r["VALUE"]), r["DATE"][:10] >= start) for pid, r in latest.items()}
+
+
+@needs_sample
+@pytest.mark.parametrize("as_of", [date(2016, 6, 30), date(2019, 12, 31), date(2021, 3, 1), date(2022, 3, 4)])
+@pytest.mark.parametrize("concept,loinc", [("hba1c", "4548-4"), ("bmi", "39156-5")])
+def test_latest_value_within_window_matches_plain_csv(as_of, concept, loinc):
+    patients, _ = read(SYNTHEA, as_of)
+    expected = expected_latest(loinc, as_of, 365)
+    assert len(patients) == 59
+    checked_fresh = checked_stale = 0
+    for pid, patient in patients.items():
+        got = patient.measurements.get(concept)
+        if pid not in expected:
+            assert got is None, (pid, got)
+            continue
+        day, value, fresh = expected[pid]
+        if fresh:
+            assert isinstance(got, Measurement), (pid, got)
+            assert got.value == pytest.approx(value) and got.when.isoformat() == day
+            assert got.code == f"LOINC {loinc}"
+            checked_fresh += 1
+        else:
+            assert isinstance(got, Invalid), (pid, got)
+            assert day in got.reason and "lookback" in got.reason
+            checked_stale += 1
+    assert checked_fresh > 0 and checked_stale > 0
+
+
+@needs_sample
+def test_lookback_length_changes_which_values_count():
+    as_of = date(2022, 3, 4)
+    short, _ = read(SYNTHEA, as_of, lookback=90)
+    long_, _ = read(SYNTHEA, as_of, lookback=3650)
+    exp_short, exp_long = expected_latest("39156-5", as_of, 90), expected_latest("39156-5", as_of, 3650)
+    for pid, (day, value, fresh) in exp_long.items():
+        assert isinstance(long_[pid].measurements["bmi"], Measurement) == fresh
+        if fresh and not exp_short[pid][2]:
+            # same latest row: usable with ten years' lookback, stale with 90 days
+            assert long_[pid].measurements["bmi"].when.isoformat() == day
+            assert isinstance(short[pid].measurements["bmi"], Invalid)
+            assert "90-day lookback" in short[pid].measurements["bmi"].reason
+
+
+@needs_sample
+def test_sample_patient_demographics_conditions_and_drugs():
+    pid = "05ac6b28-140c-3bc0-2260-ad0e5a0e03cb"   # born 1949-06-11, T2D 1989-06-17, died 2000-09-19
+    before, _ = read(SYNTHEA, date(1999, 1, 1))
+    p = before[pid]
+    assert p.sex == "female" and p.deceased is None
+    assert p.measurements["age"].value == 49
+    assert "type_2_diabetes" in p.conditions
+    assert p.condition_onset["type_2_diabetes"] == date(1989, 6, 17)
+    assert p.measurements["diabetes_duration"].value == pytest.approx((date(1999, 1, 1) - date(1989, 6, 17)).days / 365.25)
+    # metformin 1998-08-08 .. 1999-08-14 is current: ATC A10BA02, in the registry's metformin and OAD classes
+    assert {"A10BA02", "metformin"} <= p.medications
+    reg = default_registry()
+    assert reg.drug_class_contains("metformin", "A10BA02")
+    assert reg.drug_class_contains("oral_hypoglycemic_agent", "A10BA02")
+    assert not any(reg.drug_class_contains("insulin", code) for code in p.medications if code.isupper())
+    after, _ = read(SYNTHEA, date(2001, 1, 1))
+    assert after[pid].deceased == date(2000, 9, 19)
+    alive = after["8a60afd2-aa03-d75c-c7f4-e01c3297825d"]
+    assert alive.deceased is None
+
+
+@needs_sample
+def test_pregnancy_only_while_episode_is_open():
+    pid = "2dd5eb3b-4de9-5693-0787-4bf2cfd63bca"   # Normal pregnancy 2019-07-29 .. 2020-02-10
+    during, _ = read(SYNTHEA, date(2019, 12, 1))
+    later, _ = read(SYNTHEA, date(2021, 1, 1))
+    assert during[pid].statuses.get("pregnancy") is True
+    assert "pregnancy" not in later[pid].statuses
+
+
+@needs_sample
+def test_random_glucose_is_not_fasting_glucose_and_unknown_codes_are_counted():
+    patients, source = read(SYNTHEA, date(2022, 3, 4), lookback=36500)
+    assert not any("fasting_plasma_glucose" in p.measurements for p in patients.values())
+    rows = list(csv.DictReader(open(SYNTHEA / "observations.csv", newline="")))
+    n_glucose = sum(r["CODE"] == "2339-0" and r["DATE"][:10] <= "2022-03-04" for r in rows)
+    assert source.stats.unknown_codes["LOINC 2339-0"] == n_glucose
+    assert source.stats.unknown_codes["LOINC 8302-2"] > 0          # body height: not a registry concept
+
+
+def test_header_variants_and_bad_values():
+    patients, source = read(CASES / "synthea_variants", date(2021, 8, 1))
+    assert source.format == "synthea"
+    assert list(patients) == ["p1", "p2", "p3"]
+    p1 = patients["p1"]
+    # 64 mmol/mol (IFCC) on 2021-06-01 is the latest usable HbA1c: 0.09148 * 64 + 2.152 = 8.00672 %
+    hba1c = p1.measurements["hba1c"]
+    assert hba1c.value == pytest.approx(8.00672) and hba1c.when == date(2021, 6, 1)
+    assert hba1c.code == "LOINC 4548-4" and hba1c.raw == "64 mmol/mol"
+    assert any("furlongs" in note for note in p1.problems)     # the later 8.1 furlongs is named, not used
+    assert "'twenty' is not a number" in p1.measurements["bmi"].reason
+    assert "no date" in p1.measurements["body_weight"].reason
+    # only LOINC 1558-6 is fasting glucose: 126 mg/dL / 18.016 = 6.9938 mmol/L
+    assert p1.measurements["fasting_plasma_glucose"].value == pytest.approx(126 / 18.016, rel=1e-4)
+    creat = p1.measurements["serum_creatinine"]
+    assert (creat.value, creat.comparator) == (0.1, "<")
+    assert p1.measurements["age"].value == 51
+    assert p1.sex == "female"
+    assert p1.condition_onset["type_2_diabetes"] == date(2012, 2, 1)    # SNOMED row is earlier than the ICD-10 one
+    assert p1.measurements["diabetes_duration"].value == pytest.approx(3469 / 365.25)
+    assert p1.statuses["pregnancy"] is True
+    assert p1.medications == {"A10BK02", "canagliflozin", "A10BH01", "sitagliptin", "A10BA02", "metformin"}
+    counts = source.stats.unknown_codes
+    assert counts["LOINC 99999-9"] == 2 and counts["LOINC 2339-0"] == 1 and counts["LOINC 2345-7"] == 1
+    assert counts["SNOMED 999999999"] == 1 and counts["RxNorm 849574"] == 1
+    assert any("p9" in note for note in source.stats.notes)
+
+    p2 = patients["p2"]
+    assert p2.deceased == date(2020, 5, 1) and p2.sex == "male"
+    assert p2.conditions == {"myocardial_infarction"} and p2.medications == frozenset()
+    bmi = p2.measurements["bmi"]
+    assert isinstance(bmi, Invalid) and "implausible" in bmi.reason and "lookback" in bmi.reason
+    p3 = patients["p3"]
+    assert isinstance(p3.measurements["age"], Invalid) and "not-a-date" in p3.measurements["age"].reason
+    assert p3.sex is None
+
+
+def test_longer_lookback_uses_older_valid_value_over_implausible_one():
+    patients, _ = read(CASES / "synthea_variants", date(2021, 8, 1), lookback=3650)
+    p2 = patients["p2"]
+    assert p2.measurements["bmi"].value == 31.0 and p2.measurements["bmi"].when == date(2015, 6, 1)
+    assert any("400" in note and "implausible" in note for note in p2.problems)
+
+
+def test_pregnancy_ended_is_not_current():
+    patients, _ = read(CASES / "synthea_variants", date(2021, 10, 1))
+    assert "pregnancy" not in patients["p1"].statuses
+
+
+def test_bogus_folder_and_missing_columns(tmp_path):
+    with pytest.raises(DataInputError) as err:
+        detect_format(CASES / "not_an_export")
+    assert "Synthea" in str(err.value) and "OMOP" in str(err.value)
+    (tmp_path / "patients.csv").write_text("Id,GENDER\np1,F\n")
+    (tmp_path / "observations.csv").write_text("DATE,PATIENT,CODE,VALUE\n")
+    with pytest.raises(DataInputError) as err:
+        read(tmp_path, date(2021, 1, 1))
+    assert "birthdate" in str(err.value) and "patients.csv" in str(err.value)
