@@ -1,0 +1,157 @@
+"""Explanation texts: what was observed, against which bound, with what result.
+
+The evaluator (eligibility/evaluate.py) decides; this module only words its
+findings.  Short texts go into the `reasons` column (`I3 fail: BMI 22.1 kg/m²
+< 24.0 kg/m²`); `detail=True` adds the value's date and code for the JSONL
+output and `eligibility explain`.
+"""
+from __future__ import annotations
+
+import re
+
+from .ir import Compare, Duration, Range
+from .patient import Measurement
+from .units import ULN, display_unit, normalize_unit
+
+SYMBOL = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=", "!=": "≠"}
+NEGATED = {"<": "≥", "<=": ">", ">": "≤", ">=": "<", "==": "≠", "!=": "="}
+_DURATION_UNITS = {"a": "years", "mo": "months", "wk": "weeks", "d": "days", "h": "hours"}
+_PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
+EPS = 1e-9
+
+
+def fmt_bound(value: float, unit: str) -> str:
+    """A threshold as a person wrote it: 24.0 stays `24.0`, ages read `20`."""
+    if value == int(value):
+        return str(int(value)) if unit == "a" else f"{value:.1f}"
+    return f"{value:.6g}"
+
+
+def fmt_near(value: float, bound: float | None) -> str:
+    """A converted value rounded just enough that its side of the bound shows: 53 mmol/mol = 7.0004 %."""
+    if value == int(value) and abs(value) < 1e6:
+        return f"{value:.1f}"
+    for decimals in range(1, 7):
+        shown = round(value, decimals)
+        if bound is None or (shown == bound) == (abs(value - bound) <= EPS * max(1.0, abs(bound))):
+            text = f"{shown:.{decimals}f}"
+            return text.rstrip("0").rstrip(".") if "." in text and decimals > 1 else text
+    return f"{value:.6g}"
+
+
+def observed(m: Measurement, canonical_unit: str, bound: float | None = None, detail: bool = False) -> str:
+    """`22.1 kg/m²`, `58 mmol/mol = 7.5 %`, `55 years (born 1970-05-01)`."""
+    unit = display_unit(canonical_unit)
+    prefix = f"{m.comparator} " if m.comparator else ""
+    if not _PLAIN_NUMBER.match(m.raw.split(" ")[0] if m.raw else ""):
+        text = f"{prefix}{fmt_near(m.value, bound)} {unit} ({m.raw})"
+    elif m.unit is not None and normalize_unit(m.unit) != normalize_unit(canonical_unit):
+        given = m.raw if not _PLAIN_NUMBER.match(m.raw) else f"{m.raw} {m.unit}"
+        text = f"{prefix}{given} = {fmt_near(m.value, bound)} {unit}"
+    else:
+        number = m.raw.split(" ")[0]
+        text = f"{prefix}{number} {unit}"
+    if detail:
+        text += provenance(m)
+    return text
+
+
+def provenance(m: Measurement) -> str:
+    parts = []
+    if m.when is not None:
+        parts.append(f"on {m.when.isoformat()}")
+    if m.code:
+        parts.append(m.code)
+    return f" [{', '.join(parts)}]" if parts else ""
+
+
+def bound_text(value: float, canonical: float, node_unit: str | None, canonical_unit: str, uln: float | None = None) -> str:
+    """The bound in the canonical unit, with the unit the criterion used when that differs."""
+    if canonical_unit == ULN:
+        return f"{fmt_bound(value, '')} × ULN ({fmt_bound(canonical, '')})" if uln is not None else f"{fmt_bound(value, '')} × ULN"
+    shown = f"{fmt_bound(canonical, canonical_unit)} {display_unit(canonical_unit)}"
+    if node_unit and abs(canonical - value) > EPS * max(1.0, abs(value)):
+        shown += f" ({fmt_bound(value, '')} {node_unit})"
+    return shown
+
+
+def compare_text(name: str, node: Compare, m: Measurement, bound: float, holds: bool,
+                 uln: float | None, detail: bool) -> str:
+    relation = SYMBOL[node.op] if holds else NEGATED[node.op]
+    unit = node.canonical_unit if node.canonical_unit != ULN else _measured_unit(m)
+    limit = bound_text(node.value, bound, node.unit, node.canonical_unit, uln)
+    if node.canonical_unit == ULN and uln is not None:
+        limit = f"{fmt_bound(node.value, '')} × ULN = {fmt_bound(bound, '')} {display_unit(unit)}"
+    return f"{name} {observed(m, unit, bound, detail)} {relation} {limit}"
+
+
+def range_text(name: str, node: Range, m: Measurement, low: float | None, high: float | None,
+               side: str, detail: bool, uln: float | None = None) -> str:
+    """side: 'in' (TRUE), 'low' (below the low bound), 'high' (above the high bound)."""
+    unit = node.canonical_unit if node.canonical_unit != ULN else _measured_unit(m)
+    if side == "low":
+        relation = "<" if node.low_inclusive else "≤"
+        return f"{name} {observed(m, unit, low, detail)} {relation} {bound_text(node.low, low, node.unit, node.canonical_unit, uln)}"
+    if side == "high":
+        relation = ">" if node.high_inclusive else "≥"
+        return f"{name} {observed(m, unit, high, detail)} {relation} {bound_text(node.high, high, node.unit, node.canonical_unit, uln)}"
+    if low is not None and high is not None:
+        nearest = low if abs(m.value - low) <= abs(m.value - high) else high
+        span = f"{fmt_bound(low, unit)}–{fmt_bound(high, unit)} {display_unit(unit)}"
+        if node.unit and (node.low, node.high) != (low, high):
+            span += f" ({fmt_bound(node.low, '')}–{fmt_bound(node.high, '')} {node.unit})"
+        return f"{name} {observed(m, unit, nearest, detail)} within {span}"
+    if low is not None:
+        return f"{name} {observed(m, unit, low, detail)} {'≥' if node.low_inclusive else '>'} {bound_text(node.low, low, node.unit, node.canonical_unit, uln)}"
+    return f"{name} {observed(m, unit, high, detail)} {'≤' if node.high_inclusive else '<'} {bound_text(node.high, high, node.unit, node.canonical_unit, uln)}"
+
+
+def _measured_unit(m: Measurement) -> str:
+    return m.unit or ""
+
+
+def missing_text(name: str) -> str:
+    return f"{name} missing"
+
+
+def invalid_text(name: str, reason: str) -> str:
+    return f"{name} rejected: {reason}"
+
+
+def no_uln_text(name: str, concept_id: str) -> str:
+    return f"{name}: no upper limit of normal (no {concept_id}_uln value, no registry default)"
+
+
+def duration_text(duration: Duration) -> str:
+    value = fmt_bound(duration.value, "a")
+    return f"{value} {_DURATION_UNITS.get(duration.unit, duration.unit)}"
+
+
+def qualifier_text(name: str, duration: Duration) -> str:
+    if name == "duration_at_least":
+        return f"held for at least {duration_text(duration)}: cannot be checked from the data"
+    return f"{name.replace('_', ' ')} {duration_text(duration)}: cannot be checked from the data"
+
+
+def listed(names: list[str], limit: int = 5) -> str:
+    shown = sorted(names)[:limit]
+    more = len(names) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def short(criterion_id: str, outcome: str, texts: list[str]) -> str:
+    texts = list(dict.fromkeys(texts))     # "medications not recorded" once, not per drug class
+    return f"{criterion_id} {outcome}: {'; '.join(texts) if texts else 'no details'}"
+
+
+def render_patient(result, trial, as_of) -> str:
+    """A readable, per-criterion explanation of one patient (`eligibility explain`)."""
+    lines = [f"Patient {result.patient_id or '(no id)'} (row {result.row}) — as of {as_of.isoformat()}: {result.verdict}"]
+    for note in result.notes:
+        lines.append(f"  note: {note}")
+    width = max((len(c.id) for c in trial.criteria), default=2)
+    for criterion, outcome, texts in zip(trial.criteria, result.outcomes, result.details):
+        lines.append(f"  {criterion.id:<{width}}  {outcome:<7}  {criterion.section}: {criterion.text.strip()}")
+        for text in texts:
+            lines.append(f"  {'':<{width}}  {'':<7}    - {text}")
+    return "\n".join(lines)

@@ -1,0 +1,202 @@
+"""`screen` and `explain`: patients in, one result row per input row out (DESIGN §8).
+
+The Python evaluator is the reference (and the only one that explains); the
+DuckDB engine takes over batch runs of wide CSVs when asked for, or on `auto`.
+Output rows are written as patients stream in, so memory stays flat.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from .errors import DataInputError, EligibilityError, TrialInputError
+from .evaluate import Plan, PatientResult
+from .explain import render_patient
+from .ir import Trial
+from .registry import Registry, build_registry, default_registry
+
+VERDICTS = ("eligible", "needs_review", "ineligible")
+
+
+@dataclass
+class ScreenSummary:
+    """What a run did, for stderr: counts, the date used, where results went, data problems."""
+
+    trial_title: str
+    as_of: date
+    output: str
+    engine: str
+    criteria: list[str]
+    rows: int = 0
+    verdicts: Counter = field(default_factory=Counter)
+    outcomes: dict[str, Counter] = field(default_factory=dict)     # criterion id -> outcome counts
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def add(self, result: PatientResult) -> None:
+        self.rows += 1
+        self.verdicts[result.verdict] += 1
+        for cid, outcome in zip(self.criteria, result.outcomes):
+            self.outcomes.setdefault(cid, Counter())[outcome] += 1
+
+    def render(self) -> str:
+        rate = f", {self.rows / self.seconds:,.0f} patients/s" if self.seconds > 0.5 and self.rows else ""
+        lines = [f"screened {self.rows} patients against {self.trial_title!r} as of {self.as_of.isoformat()} "
+                 f"({self.engine} engine{rate})",
+                 "verdicts: " + ", ".join(f"{v} {self.verdicts.get(v, 0)}" for v in VERDICTS)]
+        for label, outcome in (("failing", "fail"), ("unknown (missing data)", "unknown"), ("needing review", "review")):
+            counts = [f"{cid} {self.outcomes[cid][outcome]}" for cid in self.criteria
+                      if self.outcomes.get(cid, {}).get(outcome)]
+            if counts:
+                lines.append(f"{label}: " + ", ".join(counts))
+        lines.append(f"results: {self.output}")
+        if self.problems:
+            lines.append("data problems:")
+            lines.extend(f"  {problem}" for problem in self.problems)
+        return "\n".join(lines)
+
+
+def _registry(registry_files) -> Registry:
+    return build_registry(*map(Path, registry_files)) if registry_files else default_registry()
+
+
+def load_trial(path: str | Path, registry_files=()) -> tuple[Trial, list[EligibilityError]]:
+    from .trials import compile_trial_file
+
+    trial, problems = compile_trial_file(path, registry_files=registry_files)
+    if not trial.criteria:
+        raise TrialInputError("no criteria to screen against", code="E-TRIAL-EMPTY", file=str(path))
+    return trial, list(problems)
+
+
+def _title(trial: Trial, path) -> str:
+    return trial.trial.title or next(iter(trial.trial.ids.values()), None) or Path(path).name
+
+
+def _duckdb_engine(engine: str, fmt: str, data: list[str], input_format: str):
+    """The DuckDB engine module when it should run, else None (python)."""
+    if engine == "python":
+        return None
+    try:
+        from .engines import duckdb_engine
+    except ImportError:
+        if engine == "duckdb":
+            raise EligibilityError("the DuckDB engine is not available in this installation", code="E-ENGINE") from None
+        return None
+    if engine == "duckdb":
+        return duckdb_engine
+    from .readers import detect_format
+
+    formats = {detect_format(Path(p)) for p in data} if input_format == "auto" else {input_format}
+    return duckdb_engine if fmt == "csv" and formats == {"wide"} else None
+
+
+@contextmanager
+def _sink(output: str | None):
+    if output is None:
+        yield sys.stdout
+        return
+    try:
+        handle = open(output, "w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise DataInputError(f"{output}: cannot write results ({exc.strerror})", code="E-OUTPUT", file=output) from None
+    with handle:
+        yield handle
+
+
+def screen(trial: str | Path, data: list[str], *, output: str | None = None, fmt: str = "csv",
+           engine: str = "auto", as_of: date | None = None, lookback_days: int = 365,
+           input_format: str = "auto", registry_files=(), progress: bool = False) -> ScreenSummary:
+    """Screen every patient in `data` against `trial`; one output row per input row, in input order."""
+    as_of = as_of or date.today()
+    compiled, trial_problems = load_trial(trial, registry_files)
+    registry = _registry(registry_files)
+    module = _duckdb_engine(engine, fmt, data, input_format)
+    if module is not None:
+        return module.screen_duckdb(compiled, [Path(p) for p in data], output=output, fmt=fmt, as_of=as_of,
+                                    lookback_days=lookback_days, registry=registry, input_format=input_format)
+    from .readers import read_patients
+
+    source = read_patients(data, input_format=input_format, as_of=as_of, lookback_days=lookback_days, registry=registry)
+    plan = Plan(compiled, registry, as_of)
+    summary = ScreenSummary(_title(compiled, trial), as_of, output or "stdout", "python", plan.ids)
+    summary.problems.extend(f"trial: {problem.one_line()}" for problem in trial_problems)
+    patients = source.patients
+    if progress:
+        from tqdm import tqdm
+
+        patients = tqdm(patients, file=sys.stderr, unit=" patients", desc="screening", leave=False)
+    started = time.perf_counter()
+    unused_decisions: set[str] = set()
+    known = set(plan.ids)
+    with _sink(output) as handle:
+        if fmt == "csv":
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(["patient_id", "verdict", "reasons", *plan.ids])
+            for patient in patients:
+                result = plan.evaluate(patient)
+                writer.writerow([result.patient_id, result.verdict, "; ".join(result.reasons), *result.outcomes])
+                summary.add(result)
+                if patient.decisions:
+                    unused_decisions.update(set(patient.decisions) - known)
+        else:
+            for patient in patients:
+                result = plan.evaluate(patient, detail=True)
+                handle.write(json.dumps(_jsonl(result, plan, as_of), ensure_ascii=False) + "\n")
+                summary.add(result)
+                if patient.decisions:
+                    unused_decisions.update(set(patient.decisions) - known)
+    summary.seconds = time.perf_counter() - started
+    summary.problems.extend(_data_problems(source.stats, unused_decisions))
+    return summary
+
+
+def _jsonl(result: PatientResult, plan: Plan, as_of: date) -> dict:
+    return {
+        "patient_id": result.patient_id, "row": result.row, "verdict": result.verdict, "as_of": as_of.isoformat(),
+        "reasons": result.reasons,
+        "criteria": [
+            {"id": c.id, "section": c.criterion.section, "outcome": outcome, "explanation": texts,
+             "reviewer_decision": by_reviewer}
+            for c, outcome, texts, by_reviewer in zip(plan.criteria, result.outcomes, result.details, result.reviewer)
+        ],
+        "notes": result.notes,
+    }
+
+
+def _data_problems(stats, unused_decisions: set[str]) -> list[str]:
+    problems = list(stats.notes)
+    if stats.unknown_codes:
+        shown = ", ".join(f"{code} ({n})" for code, n in stats.unknown_codes.most_common(10))
+        more = len(stats.unknown_codes) - 10
+        problems.append(f"unrecognised entries: {shown}{f' and {more} more' if more > 0 else ''}")
+    if unused_decisions:
+        problems.append(f"reviewer decision columns not in the trial (ignored): {', '.join(sorted(unused_decisions))}")
+    return problems
+
+
+def explain(trial: str | Path, data: list[str], patient_id: str, *, as_of: date | None = None,
+            lookback_days: int = 365, input_format: str = "auto", registry_files=()) -> str:
+    """A readable per-criterion explanation for one patient (every row with that id)."""
+    as_of = as_of or date.today()
+    compiled, _problems = load_trial(trial, registry_files)
+    registry = _registry(registry_files)
+    from .readers import read_patients
+
+    source = read_patients(data, input_format=input_format, as_of=as_of, lookback_days=lookback_days, registry=registry)
+    plan = Plan(compiled, registry, as_of)
+    wanted = patient_id.strip()
+    texts = [render_patient(plan.evaluate(p, detail=True), compiled, as_of) for p in source.patients if p.id == wanted]
+    if not texts:
+        names = ", ".join(str(p) for p in data)
+        raise DataInputError(f"{names}: no patient with id {wanted!r} ({source.stats.rows} rows read)",
+                             code="E-DATA-PATIENT")
+    header = f"Trial: {_title(compiled, trial)}"
+    return "\n\n".join([header, *texts])
