@@ -1,0 +1,143 @@
+"""OMOP CDM 5.4 reader: concept ids, unit ids, source-value fallbacks, as-of flips, bad input.
+
+Expected values come from the CSV rows themselves (plain csv + sorting) or from
+the hand-written fixture in tests/cases/ehr/omop_variants.
+"""
+from __future__ import annotations
+
+import csv
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from eligibility.errors import DataInputError
+from eligibility.ir import Trial
+from eligibility.patient import Invalid, Measurement
+from eligibility.readers import read_patients
+from eligibility.registry import default_registry
+
+OMOP = Path("/work/shared/data/omop_eunomia")
+if not OMOP.exists():
+    OMOP = Path(__file__).resolve().parents[2] / "shared" / "data" / "omop_eunomia"
+CASES = Path(__file__).parent / "cases" / "ehr"
+needs_sample = pytest.mark.skipif(not OMOP.exists(), reason="shared OMOP sample not present")
+
+
+def read(path, as_of, lookback=365):
+    source = read_patients([path], as_of=as_of, lookback_days=lookback, registry=default_registry())
+    return {p.id: p for p in source.patients}, source
+
+
+def plain_latest(concept_id: str, as_of: date, lookback: int = 365):
+    rows = [r for r in csv.DictReader(open(OMOP / "MEASUREMENT.csv", newline=""))
+            if r["measurement_concept_id"] == concept_id and r["measurement_date"] <= as_of.isoformat()
+            and r["value_as_number"]]
+    rows.sort(key=lambda r: r["measurement_date"])
+    latest = {r["person_id"]: r for r in rows}
+    start = (as_of - timedelta(days=lookback)).isoformat()
+    return {pid: (r["measurement_date"], float(r["value_as_number"]), r["unit_source_value"],
+                  r["measurement_date"] >= start) for pid, r in latest.items()}
+
+
+@needs_sample
+def test_person_10_hba1c_depends_on_as_of():
+    before, source = read(OMOP, date(2020, 12, 31))
+    assert source.format == "omop"
+    hba1c = before["10"].measurements["hba1c"]
+    assert (hba1c.value, hba1c.when, hba1c.unit) == (7.0, date(2020, 10, 12), "%")
+    after, _ = read(OMOP, date(2021, 12, 31))
+    hba1c = after["10"].measurements["hba1c"]
+    assert (hba1c.value, hba1c.when) == (3.9, date(2021, 10, 4))
+
+
+@needs_sample
+def test_person_10_criterion_flips_through_the_evaluator():
+    from eligibility.evaluate import compile_plan
+
+    trial = Trial.from_json((CASES / "trial_long.json").read_text())
+    outcomes = {}
+    for as_of in (date(2020, 12, 31), date(2021, 12, 31)):
+        patients, _ = read(OMOP, as_of)
+        result = compile_plan(trial, default_registry(), as_of).evaluate(patients["10"])
+        outcomes[as_of] = dict(zip([c.id for c in trial.criteria], result.outcomes))
+    assert outcomes[date(2020, 12, 31)]["I1"] == "pass"        # HbA1c 7.0 % >= 7.0 %
+    assert outcomes[date(2021, 12, 31)]["I1"] == "fail"        # HbA1c 3.9 %
+    # T2D since 2011-02-13 (condition 201826): more than a year either way; no type 1 diabetes
+    assert outcomes[date(2021, 12, 31)]["I3"] == "pass" and outcomes[date(2021, 12, 31)]["E3"] == "pass"
+
+
+@needs_sample
+@pytest.mark.parametrize("as_of", [date(2015, 1, 1), date(2019, 6, 30), date(2022, 6, 30)])
+@pytest.mark.parametrize("concept,omop_id", [("hba1c", "3004410"), ("bmi", "3038553"), ("alt", "3006923")])
+def test_every_person_latest_value_matches_plain_csv(as_of, concept, omop_id):
+    patients, _ = read(OMOP, as_of)
+    expected = plain_latest(omop_id, as_of)
+    assert len(patients) == 28
+    for pid, patient in patients.items():
+        got = patient.measurements.get(concept)
+        if pid not in expected:
+            assert got is None
+            continue
+        day, value, unit, fresh = expected[pid]
+        if fresh:
+            assert isinstance(got, Measurement) and got.value == pytest.approx(value)
+            assert got.when.isoformat() == day
+            # ALT rows have unit_concept_id 0: the unit comes from unit_source_value
+            assert got.unit == unit
+        else:
+            assert isinstance(got, Invalid) and day in got.reason
+
+
+@needs_sample
+def test_conditions_drugs_and_pregnancy_from_the_sample():
+    patients, source = read(OMOP, date(2021, 6, 1))
+    p10 = patients["10"]
+    assert p10.sex == "male" and p10.measurements["age"].value == 49     # born 1971-08-22
+    assert "type_2_diabetes" in p10.conditions and p10.condition_onset["type_2_diabetes"] == date(2011, 2, 13)
+    # insulin isophane/regular human (concept 19009384), exposure 2021-04-19 .. 2021-07-05
+    assert "A10AB01" in p10.medications
+    assert default_registry().drug_class_contains("insulin", "A10AB01")
+    p8, _ = read(OMOP, date(2002, 6, 1))
+    assert p8["8"].statuses.get("pregnancy") is True                    # 4217975 from 2002-03-19 to 2002-10-22
+    assert "pregnancy" not in patients["8"].statuses
+    # glucose 2339-0 (concept 3000483) is not fasting glucose; it is counted as unknown
+    assert source.stats.unknown_codes["OMOP 3000483"] > 0
+    assert not any("fasting_plasma_glucose" in p.measurements for p in patients.values())
+
+
+def test_fixture_variants_and_bad_values():
+    patients, source = read(CASES / "omop_variants", date(2021, 8, 1))
+    p1 = patients["1"]
+    assert p1.sex == "female" and p1.measurements["age"].value == 61
+    # row 2: concept id 0, LOINC 4548-4 in measurement_source_value, unit 8554 (%): latest HbA1c
+    assert p1.measurements["hba1c"].value == 7.2 and p1.measurements["hba1c"].code == "LOINC 4548-4"
+    assert p1.measurements["alt"].value == 88 and p1.uln["alt"] == 44              # range_high is the ULN
+    creat = p1.measurements["serum_creatinine"]
+    assert (creat.value, creat.comparator) == (0.3, "<")                         # operator 4171756
+    assert "4181412" in p1.measurements["bmi"].reason                            # coded value, no number
+    assert "99999" in p1.measurements["body_weight"].reason                      # unit id nobody knows
+    assert p1.condition_onset["type_2_diabetes"] == date(2018, 4, 1)             # ICD-10 E11.65 source value
+    assert p1.statuses["pregnancy"] is True
+    assert p1.medications == {"A10BA02", "metformin"}    # 90 days from 2021-06-01; canagliflozin ended 2020
+    p2 = patients["2"]
+    assert p2.sex == "male" and p2.deceased == date(2021, 7, 1)
+    assert isinstance(p2.measurements["age"], Invalid) and "1955" in p2.measurements["age"].reason
+    assert p2.medications == {"A10BJ02", "liraglutide"}
+    assert p2.measurements["bmi"].value == 27.5
+    assert "no date" in patients["3"].measurements["body_weight"].reason
+    counts = source.stats.unknown_codes
+    assert counts["OMOP 3036277"] == 1 and counts["OMOP 3000483"] == 1 and counts["OMOP 999"] == 1
+
+
+def test_metformin_supply_runs_out():
+    patients, _ = read(CASES / "omop_variants", date(2021, 9, 1))      # 2021-06-01 + 90 days = 2021-08-29
+    assert patients["1"].medications == frozenset()
+
+
+def test_missing_tables_and_columns(tmp_path):
+    (tmp_path / "PERSON.csv").write_text("person_id,gender_concept_id\n1,8507\n")
+    (tmp_path / "MEASUREMENT.csv").write_text("person_id,measurement_concept_id\n")
+    with pytest.raises(DataInputError) as err:
+        read(tmp_path, date(2021, 1, 1))
+    assert "measurement_date" in str(err.value)
