@@ -150,7 +150,7 @@ def _conversion(registry: Registry, concept_id: str, unit: str | None) -> Conver
         else:
             converted = quantity.to(goal.units)
         factor = converted.magnitude / goal.magnitude
-    except pint.DimensionalityError:
+    except (pint.DimensionalityError, ZeroDivisionError):   # the chemistry context divides by 0 for mass/ratio units
         raise UnitError(f"{unit!r} is not a unit of {concept.name} (expected {canonical})", code="E-UNIT-DIMENSION") from None
     except (pint.UndefinedUnitError, AttributeError, TypeError, ValueError) as exc:
         raise UnitError(f"unknown unit {unit!r} for {concept.name}: {exc}", code="E-UNIT-UNKNOWN") from None
