@@ -80,7 +80,7 @@ class Needs:
     decisions: list[str] = field(default_factory=list)    # criterion ids (reviewer decisions)
 
 
-SEX_CODES = ("female", "male")
+SEX_CODES = {"sex_female": "female", "sex_male": "male", "female": "female", "male": "male"}
 
 
 def trial_needs(trial: ir.Trial) -> Needs:
@@ -92,7 +92,7 @@ def trial_needs(trial: ir.Trial) -> Needs:
                 if node.canonical_unit == ULN:
                     needs.uln.add(node.concept)
             elif isinstance(node, ir.Has):
-                if node.code in SEX_CODES and node.category == "status":
+                if node.code in SEX_CODES:
                     needs.sex = True
                 else:
                     needs.categories.add(node.code)
@@ -115,6 +115,29 @@ def _cmp(op: str, left: exp.Expression, right: exp.Expression) -> exp.Expression
     return cls(this=left, expression=right)
 
 
+def compare(op: str, value: exp.Expression, bound: float | exp.Expression) -> exp.Expression:
+    """`value op bound` with the Python evaluator's float tolerance (docs/patient-data.md §4).
+
+    eps = 1e-9 * max(1, |bound|); `>=` is `x >= b - eps`, `>` is `x > b + eps`,
+    `<=` is `x <= b + eps`, `<` is `x < b - eps`, `==` is `|x - b| <= eps`.  A
+    fixed bound is shifted here, at compile time, with the same float arithmetic.
+    """
+    if isinstance(bound, (int, float)):
+        b = float(bound)
+        eps = 1e-9 * max(1.0, abs(b))
+        shifted = {">=": b - eps, ">": b + eps, "<=": b + eps, "<": b - eps}
+        if op in shifted:
+            return _cmp(op, value, lit(shifted[op]))
+        close = exp.LTE(this=exp.Abs(this=exp.Sub(this=value, expression=lit(b))), expression=lit(eps))
+    else:
+        eps = exp.Mul(this=lit(1e-9), expression=exp.func("GREATEST", lit(1.0), exp.Abs(this=bound.copy())))
+        shifted = {">=": exp.Sub, ">": exp.Add, "<=": exp.Add, "<": exp.Sub}
+        if op in shifted:
+            return _cmp(op, value, exp.paren(shifted[op](this=exp.paren(bound), expression=eps)))
+        close = exp.LTE(this=exp.Abs(this=exp.Sub(this=value, expression=exp.paren(bound))), expression=eps)
+    return close if op == "==" else exp.Not(this=exp.paren(close))
+
+
 class NodeCompiler:
     def __init__(self, registry: Registry, columns: set[str]):
         self.registry = registry
@@ -124,9 +147,9 @@ class NodeCompiler:
         name = feature("v", concept)
         return col(name) if name in self.columns else exp.null()
 
-    def threshold(self, concept: str, canonical: float, unit: str) -> exp.Expression:
+    def threshold(self, concept: str, canonical: float, unit: str) -> float | exp.Expression:
         if unit != ULN:
-            return lit(float(canonical))
+            return float(canonical)
         default = self.registry.concept(concept).uln
         name = feature("uln", concept)
         uln = col(name) if name in self.columns else exp.null()
@@ -138,33 +161,32 @@ class NodeCompiler:
         if "duration_at_least" in node.qualifiers:
             # How long a value has held cannot be read from one current value:
             # TRUE becomes a question for a reviewer, FALSE stays FALSE.
+            # (docs/patient-data.md §4): FALSE stays FALSE, anything else becomes review.
             v = exp.paren(cond.v)
-            review = frag("CASE WHEN :v THEN TRUE ELSE FALSE END", v=v)
-            m = review if cond.m is None else exp.or_(review, exp.paren(cond.m))
-            cond = Cond(frag("CASE WHEN :v THEN NULL ELSE :v END", v=v), m)
+            cond = Cond(frag("CASE WHEN NOT :v THEN FALSE END", v=v), exp.true())
         return cond
 
     def _compile(self, node: ir.Tree) -> Cond:
         if isinstance(node, ir.Compare):
-            return Cond(_cmp(node.op, self.value(node.concept),
+            return Cond(compare(node.op, self.value(node.concept),
                              self.threshold(node.concept, node.canonical_value, node.canonical_unit)))
         if isinstance(node, ir.Range):
             value = self.value(node.concept)
             parts = []
             if node.canonical_low is not None:
-                parts.append(_cmp(">=" if node.low_inclusive else ">", value,
+                parts.append(compare(">=" if node.low_inclusive else ">", value,
                                   self.threshold(node.concept, node.canonical_low, node.canonical_unit)))
             if node.canonical_high is not None:
-                parts.append(_cmp("<=" if node.high_inclusive else "<", value,
+                parts.append(compare("<=" if node.high_inclusive else "<", value,
                                   self.threshold(node.concept, node.canonical_high, node.canonical_unit)))
             if not parts:   # an open range still needs a value to be TRUE
                 parts.append(exp.Not(this=exp.Is(this=value, expression=exp.null())))
                 return Cond(frag("CASE WHEN :x THEN TRUE END", x=parts[0]))
             return Cond(exp.and_(*parts))
         if isinstance(node, ir.Has):
-            if node.category == "status" and node.code in SEX_CODES:
+            if node.code in SEX_CODES:
                 sex = col("sex") if "sex" in self.columns else exp.null()
-                return Cond(exp.EQ(this=sex, expression=lit(node.code)))
+                return Cond(exp.EQ(this=sex, expression=lit(SEX_CODES[node.code])))
             name = feature("h", node.code)
             has = col(name) if name in self.columns else exp.null()
             if node.within is not None:
@@ -254,8 +276,9 @@ def outcomes_select(trial: ir.Trial, source: exp.Select, columns: set[str], regi
     """SELECT patient_id, [_row,] one outcome column per criterion, one detail column per criterion."""
     compiler = NodeCompiler(registry, columns)
     select = exp.select(col("patient_id"))
-    if "_row" in columns:
-        select = select.select(col("_row"))
+    for extra in ("_row", "deceased"):
+        if extra in columns:
+            select = select.select(col(extra))
     for criterion in trial.criteria:
         d = feature("d", criterion.id)
         outcome = outcome_expr(criterion, compiler.compile(criterion.tree), col(d) if d in columns else None)
@@ -265,7 +288,7 @@ def outcomes_select(trial: ir.Trial, source: exp.Select, columns: set[str], regi
     return select.from_(exp.alias_(exp.paren(source), "features"))
 
 
-def final_select(trial: ir.Trial, outcomes: exp.Select, *, order: bool) -> exp.Select:
+def final_select(trial: ir.Trial, outcomes: exp.Select, *, order: bool, deceased: bool = False) -> exp.Select:
     ids = [c.id for c in trial.criteria]
     oc = {i: col(i) for i in ids}
     any_fail = exp.or_(*[exp.EQ(this=oc[i], expression=lit("fail")) for i in ids]) if ids else exp.false()
@@ -273,6 +296,9 @@ def final_select(trial: ir.Trial, outcomes: exp.Select, *, order: bool) -> exp.S
     verdict = exp.Case().when(any_fail, lit("ineligible")).when(all_pass, lit("eligible")).else_(lit("needs_review"))
     reasons = [frag("CASE WHEN :o <> 'pass' THEN :id || ' ' || :o || ': ' || :x END",
                     o=oc[i], id=i, x=col(feature("x", i))) for i in ids]
+    if deceased:
+        verdict = exp.Case().when(col("deceased"), lit("ineligible")).else_(verdict)
+        reasons.insert(0, frag("CASE WHEN :d THEN 'deceased' END", d=col("deceased")))
     reason = exp.func("CONCAT_WS", lit("; "), *reasons, dialect="duckdb") if reasons else lit("")
     select = exp.select(col("patient_id"), exp.alias_(verdict, "verdict"),
                         exp.alias_(exp.Coalesce(this=reason, expressions=[lit("")]), "reasons"),
@@ -286,7 +312,8 @@ def screening_query(trial: ir.Trial, source: exp.Select, columns: Iterable[str],
                     registry: Registry | None = None, order: bool = False) -> exp.Select:
     registry = registry or default_registry()
     columns = set(columns)
-    return final_select(trial, outcomes_select(trial, source, columns, registry), order=order and "_row" in columns)
+    return final_select(trial, outcomes_select(trial, source, columns, registry), order=order and "_row" in columns,
+                        deceased="deceased" in columns)
 
 
 def render(query: exp.Expression, dialect: str) -> str:
@@ -313,8 +340,7 @@ def trial_to_sql(trial: ir.Trial, *, dialect: str = "duckdb", schema: str = "wid
         from .sql_wide import default_header, wide_source
 
         head = header if header is not None else default_header(needs, registry)
-        source, columns = wide_source(exp.to_table(table or "patients"), head, needs, registry=registry,
-                                      as_of=as_of, criterion_ids=needs.decisions)
+        source, columns = wide_source(exp.to_table(table or "patients"), head, needs, registry=registry, as_of=as_of)
     elif schema == "omop":
         from .sql_omop import omop_source
 

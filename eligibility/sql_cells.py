@@ -1,0 +1,209 @@
+"""SQL expressions that parse wide-CSV cells exactly as eligibility.readers.wide_cells does in Python.
+
+Token sets (missing, yes/no, sex) and the number pattern are taken from the
+reader module itself so the two engines cannot drift apart; what the reader
+decides per item of a list (ingredient, ATC code, drug-class name, ICD-10 or
+SNOMED code) is decided here at compile time, per registry phrase, by calling
+the reader's own functions, and becomes one regular expression per category.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from sqlglot import exp
+
+from .readers import wide_cells as wc
+from .registry import Registry, normalize_phrase
+from .sqlgen import col, frag, lit
+from .units import conversion, normalize_unit
+
+# the reader's number: sign, digits with an optional point, optional exponent
+NUMBER = r"[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?"
+# unit spellings are compared folded: lower case, these characters mapped, no spaces
+_FOLD = (("μ", "µ"), ("²", "2"), ("³", "3"), ("⁹", "9"), ("％", "%"), ("×", "x"))
+_SEP = r"[;|]"
+
+
+def _in(value: exp.Expression, words) -> exp.Expression:
+    return exp.In(this=value, expressions=[lit(w) for w in sorted(words)])
+
+
+def text(name: str) -> exp.Expression:
+    """The cell as trimmed text (NULL stays NULL)."""
+    return exp.Trim(this=exp.cast(col(name), "VARCHAR"))
+
+
+def present(t: exp.Expression) -> exp.Expression:
+    """TRUE when a trimmed cell holds something other than a missing token."""
+    return exp.and_(exp.Not(this=exp.Is(this=t, expression=exp.null())),
+                    exp.Not(this=_in(exp.Lower(this=t), wc.MISSING)))
+
+
+def _fold(unit: exp.Expression) -> exp.Expression:
+    out: exp.Expression = exp.Lower(this=unit)
+    for a, b in _FOLD:
+        out = exp.func("REPLACE", out, lit(a), lit(b))
+    return exp.func("REPLACE", out, lit(" "), lit(""))
+
+
+def fold_key(spelling: str) -> str:
+    key = normalize_unit(spelling)
+    for a, b in _FOLD:
+        key = key.replace(a, b)
+    return key.replace(" ", "")
+
+
+def unit_table(concept: str, registry: Registry) -> dict[str, tuple[float, float]]:
+    """Folded spelling -> (scale, offset) into the canonical unit, for every spelling the concept accepts."""
+    table: dict[str, tuple[float, float]] = {}
+    info = registry.concept(concept)
+    for spelling in [info.canonical_unit, *(a.unit for a in info.affine), *registry.units]:
+        conv = wc._conversion(registry, concept, spelling)
+        if isinstance(conv, str) or conv.canonical_unit != info.canonical_unit:
+            continue   # refused, or a multiple of ULN (not a value)
+        table.setdefault(fold_key(spelling), (conv.scale, conv.offset))
+    return table
+
+
+def affine(num: exp.Expression, scale: float, offset: float) -> exp.Expression:
+    # the same arithmetic, in the same order, as units.Conversion.apply
+    out = num if scale == 1.0 else exp.Mul(this=lit(scale), expression=num)
+    return out if offset == 0.0 else exp.Add(this=out, expression=lit(offset))
+
+
+def number_parts(t: exp.Expression) -> dict[str, exp.Expression]:
+    """Columns computed once per numeric cell: the number text (NULL: not a number) and the folded unit ('' none)."""
+    starts = exp.RegexpLike(this=t, expression=lit(f"^{NUMBER}"))
+    tail = exp.RegexpReplace(this=t, expression=lit(f"^{NUMBER}"), replacement=lit(""))
+    numtext = exp.Left(this=t, expression=exp.Sub(this=exp.Length(this=t), expression=exp.Length(this=tail)))
+    return {"num": exp.Case().when(exp.and_(present(t), starts), numtext),
+            "unit": exp.Case().when(exp.and_(present(t), starts), _fold(exp.Trim(this=tail)))}
+
+
+def numeric(t: exp.Expression, num: exp.Expression, unit: exp.Expression, concept: str,
+            header_unit: str | None, registry: Registry) -> tuple[exp.Expression, exp.Expression]:
+    """(canonical value, reason a present cell is unusable); plausibility is checked as the reader does."""
+    info = registry.concept(concept)
+    table = unit_table(concept, registry)
+    as_number = exp.cast(num, "DOUBLE")
+    per_unit = exp.Case()
+    for key, (scale, offset) in table.items():
+        per_unit = per_unit.when(exp.EQ(this=unit, expression=lit(key)), affine(as_number, scale, offset))
+    header = wc._conversion(registry, concept, header_unit)
+    if not isinstance(header, str):
+        per_unit = per_unit.when(exp.EQ(this=unit, expression=lit("")), affine(as_number, header.scale, header.offset))
+    value = per_unit
+    why = (exp.Case()
+           .when(exp.not_(present(t)), exp.null())
+           .when(exp.Is(this=num, expression=exp.null()), frag("'''' || :t || ''' is not a number'", t=t))
+           .when(exp.Is(this=value, expression=exp.null()),
+                 frag("'''' || :t || :tail", t=t, tail=f"': unit not usable for {info.name}")))
+    if info.plausible is None:
+        return value, why
+    low, high = (float(x) for x in info.plausible)
+    ok = exp.Between(this=value, low=lit(low), high=lit(high))
+    return (exp.Case().when(ok, value),
+            exp.Coalesce(this=why, expressions=[exp.Case().when(exp.Not(this=ok), frag(
+                "CAST(:v AS VARCHAR) || :tail", v=value,
+                tail=f" is outside the plausible range {low:g}–{high:g} {info.canonical_unit}"))]))
+
+
+def yes_no(t: exp.Expression) -> exp.Expression:
+    low = exp.Lower(this=t)
+    return exp.Case().when(_in(low, wc.YES), exp.true()).when(_in(low, wc.NO), exp.false())
+
+
+def iso_date(t: exp.Expression) -> exp.Expression:
+    """The date of an ISO cell (`YYYY-MM-DD`, a time part ignored); NULL when absent or not a date."""
+    return frag("CASE WHEN REGEXP_MATCHES(:t, '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?$') "
+                "THEN TRY_CAST(LEFT(:t, 10) AS DATE) END", t=t)
+
+
+def completed_years(born: exp.Expression, as_of: date) -> exp.Expression:
+    month = exp.Extract(this=exp.var("MONTH"), expression=born)
+    day = exp.Extract(this=exp.var("DAY"), expression=born)
+    before_birthday = exp.or_(exp.GT(this=month, expression=lit(as_of.month)),
+                              exp.and_(exp.EQ(this=month.copy(), expression=lit(as_of.month)),
+                                       exp.GT(this=day, expression=lit(as_of.day))))
+    years = exp.Sub(this=lit(as_of.year), expression=exp.Extract(this=exp.var("YEAR"), expression=born))
+    return exp.Sub(this=years, expression=exp.Case().when(before_birthday, lit(1)).else_(lit(0)))
+
+
+def days_between(earlier: exp.Expression, as_of: date) -> exp.Expression:
+    return exp.DateDiff(this=exp.cast(lit(as_of.isoformat()), "DATE"), expression=earlier, unit=exp.var("DAY"))
+
+
+# -- lists -------------------------------------------------------------------------
+def _escape(phrase: str) -> str:
+    return r"\s+".join(re.sub(r"([.^$*+?()\[\]{}|\\-])", r"\\\1", w) for w in phrase.split(" "))
+
+
+def _code_pattern(prefix: str, shape: list[str], lengths: set[int]) -> str:
+    """Regex for every code of the given shape (one class per position) that starts with `prefix`."""
+    head = _escape(prefix.lower())
+    tails = sorted({"".join(shape[len(prefix):n]) for n in lengths if n >= len(prefix)}, key=len)
+    return head + ("(" + "|".join(tails) + ")" if tails != [""] else "")
+
+
+_ATC_SHAPE = ["[a-z]", "[0-9]", "[0-9]", "[a-z]", "[a-z]", "[0-9]", "[0-9]"]
+_ICD_SHAPE = ["[a-z]", "[0-9]", "[0-9]", r"\.", "[0-9a-z]", "[0-9a-z]?", "[0-9a-z]?", "[0-9a-z]?"]
+
+
+def _icd_pattern(prefix: str) -> str:
+    shape = _ICD_SHAPE
+    head = _escape(prefix.lower())
+    if len(prefix) <= 3:
+        return head + "".join(shape[len(prefix):3]) + r"(\.[0-9a-z]{1,4})?"
+    return head + "[0-9a-z]{0,%d}" % (8 - len(prefix))
+
+
+def _phrases(registry: Registry) -> list[str]:
+    """Every registry phrase a list item could be (names, synonyms, codes)."""
+    out = []
+    for ing in registry.ingredients.values():
+        out += [ing.name, *ing.synonyms, *ing.rxnorm]
+    for cat in registry.categories.values():
+        out += [cat.id, cat.name, *cat.synonyms, *cat.members, *cat.snomed]
+    return list(dict.fromkeys(normalize_phrase(p) for p in out))
+
+
+def _drug_matches(tokens: set[str], class_id: str, registry: Registry) -> bool:
+    cls = registry.categories[class_id]
+    return any(any(t.upper().startswith(p.upper()) for p in cls.atc) or normalize_phrase(t) in cls.members
+               for t in tokens)
+
+
+def list_pattern(code: str, registry: Registry) -> tuple[str, str] | None:
+    """(list kind, regex over the lower-cased list cell) for items naming `code`; None when nothing can."""
+    vocab = wc.vocabulary(registry)
+    alts: list[str] = []
+    if code in registry.categories and registry.categories[code].category == "medication":
+        kind = "medications"
+        for phrase in _phrases(registry):
+            tokens, _known = wc.medication_tokens(phrase, registry, vocab)
+            if not wc._ATC.match(phrase.upper()) and _drug_matches(tokens, code, registry):
+                alts.append(_escape(phrase))
+        alts += [_code_pattern(p, _ATC_SHAPE, {1, 3, 4, 5, 7}) for p in registry.categories[code].atc]
+    elif code in registry.categories:
+        kind = "conditions"
+        for phrase in _phrases(registry):
+            if code in wc.condition_ids(phrase, registry, vocab) and not wc._ICD10.match(phrase.upper()):
+                alts.append(_escape(phrase))
+        alts += [_icd_pattern(p) for p in registry.categories[code].icd10]
+    elif normalize_phrase(code) in registry.ingredient_by_name:
+        kind = "medications"
+        ing = registry.ingredient_by_name[normalize_phrase(code)]
+        alts = [_escape(normalize_phrase(p)) for p in (ing.name, *ing.synonyms, *ing.rxnorm)] + [ing.atc.lower()]
+    else:
+        return None
+    alts = list(dict.fromkeys(a for a in alts if a))
+    if not alts:
+        return None
+    return kind, rf"(^|{_SEP})\s*({'|'.join(alts)})\s*({_SEP}|$)"
+
+
+def list_known(t: exp.Expression) -> exp.Expression:
+    """TRUE when a list cell lists something (or says `none`): the list is then complete."""
+    low = exp.Lower(this=t)
+    return exp.or_(_in(low, wc.LIST_EMPTY), present(t))
