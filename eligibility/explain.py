@@ -7,6 +7,7 @@ output and `eligibility explain`.
 """
 from __future__ import annotations
 
+import math
 import re
 
 from .ir import Compare, Duration, Range
@@ -28,28 +29,31 @@ def fmt_bound(value: float, unit: str) -> str:
 
 
 def fmt_near(value: float, bound: float | None) -> str:
-    """A converted value rounded just enough that its side of the bound shows: 53 mmol/mol = 7.0004 %."""
-    if value == int(value) and abs(value) < 1e6:
-        return f"{value:.1f}"
-    for decimals in range(1, 7):
+    """A value rounded to two significant digits (one decimal at least), or more when rounding
+    would put it on the other side of the bound: 58 mmol/mol = 7.5 %, 53 mmol/mol = 7.0004 %."""
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    start = max(1, 1 - magnitude)
+    for decimals in range(start, start + 7):
         shown = round(value, decimals)
         if bound is None or (shown == bound) == (abs(value - bound) <= EPS * max(1.0, abs(bound))):
-            text = f"{shown:.{decimals}f}"
-            return text.rstrip("0").rstrip(".") if "." in text and decimals > 1 else text
-    return f"{value:.6g}"
+            return f"{shown:.{decimals}f}"
+    return f"{value:.8g}"
 
 
 def observed(m: Measurement, canonical_unit: str, bound: float | None = None, detail: bool = False) -> str:
     """`22.1 kg/m²`, `58 mmol/mol = 7.5 %`, `55 years (born 1970-05-01)`."""
     unit = display_unit(canonical_unit)
     prefix = f"{m.comparator} " if m.comparator else ""
-    if not _PLAIN_NUMBER.match(m.raw.split(" ")[0] if m.raw else ""):
-        text = f"{prefix}{fmt_near(m.value, bound)} {unit} ({m.raw})"
-    elif m.unit is not None and normalize_unit(m.unit) != normalize_unit(canonical_unit):
+    number = (m.raw or "").split(" ")[0]
+    if not _PLAIN_NUMBER.match(number):
+        shown = str(int(m.value)) if m.value == int(m.value) else fmt_near(m.value, bound)
+        text = f"{prefix}{shown} {unit} ({m.raw})"
+    elif m.unit is not None and abs(float(number) - m.value) > EPS * max(1.0, abs(m.value)):
         given = m.raw if not _PLAIN_NUMBER.match(m.raw) else f"{m.raw} {m.unit}"
         text = f"{prefix}{given} = {fmt_near(m.value, bound)} {unit}"
     else:
-        number = m.raw.split(" ")[0]
         text = f"{prefix}{number} {unit}"
     if detail:
         text += provenance(m)

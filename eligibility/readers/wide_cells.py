@@ -108,7 +108,7 @@ class NumberParser:
 
     def parse(self, cell: str, code: str | None = None) -> Measurement | Invalid:
         text = cell.strip()
-        match = _NUMBER.match(text)
+        match = None if _COMMA.match(text) else _NUMBER.match(text)
         if match is None:
             if _BOUND.match(text):
                 return Invalid(text, f"'{text}' is a bound, not a value")
