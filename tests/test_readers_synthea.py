@@ -179,3 +179,30 @@ def test_bogus_folder_and_missing_columns(tmp_path):
     with pytest.raises(DataInputError) as err:
         read(tmp_path, date(2021, 1, 1))
     assert "birthdate" in str(err.value) and "patients.csv" in str(err.value)
+
+
+@needs_sample
+@pytest.mark.parametrize("as_of", [date(2019, 12, 31), date(2022, 3, 4)])
+def test_duckdb_views_latest_value_agrees_with_reader(as_of):
+    """The OMOP-shaped DuckDB views over the Synthea folder give the same latest HbA1c/BMI per patient."""
+    duckdb = pytest.importorskip("duckdb")
+    from eligibility.engines.long_views import register_long_views
+
+    con = duckdb.connect()
+    assert register_long_views(con, SYNTHEA) == "synthea"
+    assert con.execute("SELECT count(*) FROM person").fetchone()[0] == 59
+    rows = con.execute("""
+        SELECT person_id, measurement_concept_id, value_as_number, measurement_date FROM (
+          SELECT *, row_number() OVER (PARTITION BY person_id, measurement_concept_id
+                                       ORDER BY measurement_date DESC, measurement_datetime DESC) AS k
+          FROM measurement
+          WHERE measurement_concept_id IN (3004410, 3038553) AND value_as_number IS NOT NULL
+            AND measurement_date <= ? AND measurement_date >= ? - INTERVAL 365 DAY) WHERE k = 1
+    """, [as_of, as_of]).fetchall()
+    sql = {(pid, {3004410: "hba1c", 3038553: "bmi"}[cid]): (value, day) for pid, cid, value, day in rows}
+    patients, _ = read(SYNTHEA, as_of)
+    python = {(pid, c): (m.value, m.when) for pid, p in patients.items() for c in ("hba1c", "bmi")
+              if isinstance(m := p.measurements.get(c), Measurement)}
+    assert sql == python and len(sql) > 10
+    deaths = dict(con.execute("SELECT person_id, death_date FROM death").fetchall())
+    assert deaths["05ac6b28-140c-3bc0-2260-ad0e5a0e03cb"] == date(2000, 9, 19)

@@ -1,0 +1,217 @@
+"""DuckDB views that present long EHR extracts as OMOP CDM 5.4 tables.
+
+The SQL engine screens OMOP-shaped tables (`trial_to_sql(..., schema="omop")`).
+`register_long_views(con, folder)` makes a folder of CSVs look like that schema
+in a DuckDB connection, without loading anything into Python:
+
+- an OMOP CDM folder (PERSON.csv, MEASUREMENT.csv, ...): each table as a view
+  with the CDM column names and types (columns a file lacks are NULL);
+- a Synthea export (patients.csv, observations.csv, conditions.csv,
+  medications.csv): mapped the way an OMOP ETL would map it.  Codes the
+  registry knows become its OMOP concept ids (LOINC -> measurement_concept_id,
+  SNOMED -> condition_concept_id), every code stays in *_source_value, the
+  unit spelling in unit_source_value (unit_concept_id 0), a leading comparator
+  (`<0.1`) becomes operator_concept_id; each RxNorm drug gets a CONCEPT row
+  (concept_id = -RxCUI, so never an Athena id) carrying its description.
+
+Every view has the same columns whichever the source, so the engine's query
+does not care.  `person` has `_row`, the 1-based input order, and person_id is
+VARCHAR throughout (Synthea ids are UUIDs; the Python readers use the same
+strings as patient ids).
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from ..errors import DataInputError
+from ..readers import detect_format
+from ..readers.observations import find_table
+from ..registry import Registry, default_registry
+
+# OMOP CDM 5.4 columns the views provide, with their DuckDB types.
+TABLES: dict[str, dict[str, str]] = {
+    "person": {"person_id": "VARCHAR", "gender_concept_id": "BIGINT", "year_of_birth": "INTEGER",
+               "month_of_birth": "INTEGER", "day_of_birth": "INTEGER", "birth_datetime": "TIMESTAMP",
+               "person_source_value": "VARCHAR", "gender_source_value": "VARCHAR"},
+    "death": {"person_id": "VARCHAR", "death_date": "DATE"},
+    "measurement": {"person_id": "VARCHAR", "measurement_concept_id": "BIGINT", "measurement_date": "DATE",
+                    "measurement_datetime": "TIMESTAMP", "operator_concept_id": "BIGINT",
+                    "value_as_number": "DOUBLE", "value_as_concept_id": "BIGINT", "unit_concept_id": "BIGINT",
+                    "range_low": "DOUBLE", "range_high": "DOUBLE", "measurement_source_value": "VARCHAR",
+                    "unit_source_value": "VARCHAR", "value_source_value": "VARCHAR"},
+    "condition_occurrence": {"person_id": "VARCHAR", "condition_concept_id": "BIGINT",
+                             "condition_start_date": "DATE", "condition_end_date": "DATE",
+                             "condition_source_value": "VARCHAR"},
+    "drug_exposure": {"person_id": "VARCHAR", "drug_concept_id": "BIGINT", "drug_exposure_start_date": "DATE",
+                      "drug_exposure_end_date": "DATE", "days_supply": "INTEGER", "drug_source_value": "VARCHAR"},
+    "concept": {"concept_id": "BIGINT", "concept_name": "VARCHAR", "domain_id": "VARCHAR",
+                "vocabulary_id": "VARCHAR", "concept_class_id": "VARCHAR", "concept_code": "VARCHAR"},
+}
+_REQUIRED = {"person": "person", "measurement": "measurement"}
+
+
+def _q(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _header(path: Path) -> tuple[list[str], str]:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        first = handle.readline()
+    delimiter = "\t" if first.count("\t") > first.count(",") else ","
+    return next(csv.reader([first], delimiter=delimiter), []), delimiter
+
+
+def _scan(path: Path, *required: str) -> tuple[str, dict[str, str]]:
+    """A DuckDB scan of a CSV file as text, and lower-case header -> quoted column."""
+    header, delimiter = _header(path)
+    missing = [r for r in required if r not in {h.strip().lower() for h in header}]
+    if missing:
+        raise DataInputError(f"{path.name}: missing column(s) {', '.join(missing)}", code="E-DATA-COLUMNS",
+                             file=str(path), line=1)
+    scan = (f"read_csv({_q(str(path))}, header=true, all_varchar=true, delim={_q(delimiter)}, quote='\"', "
+            f"escape='\"', null_padding=true)")
+    return scan, {h.strip().lower(): _ident(h) for h in reversed(header)}
+
+
+def _typed(expr: str, kind: str) -> str:
+    if kind == "VARCHAR":
+        return f"NULLIF(TRIM({expr}), '')"
+    if kind == "DATE":
+        return f"TRY_CAST(SUBSTR(TRIM({expr}), 1, 10) AS DATE)"
+    if kind == "TIMESTAMP":
+        return f"TRY_CAST(REPLACE(REPLACE(TRIM({expr}), 'T', ' '), 'Z', '') AS TIMESTAMP)"
+    return f"TRY_CAST(NULLIF(TRIM({expr}), '') AS {kind})"
+
+
+def _select(table: str, exprs: dict[str, str], source: str, extra: str = "") -> str:
+    cols = [f"{exprs[c] if c in exprs else f'CAST(NULL AS {kind})'} AS {c}" for c, kind in TABLES[table].items()]
+    return f"SELECT {', '.join(cols)}{extra} FROM {source}"
+
+
+def register_long_views(con, folder: str | Path, fmt: str = "auto", *, registry: Registry | None = None) -> str:
+    """Create the OMOP-shaped views in `con` for a Synthea or OMOP folder; returns the format."""
+    folder = Path(folder)
+    fmt = detect_format(folder) if fmt == "auto" else fmt
+    registry = registry or default_registry()
+    if fmt == "omop":
+        _omop_views(con, folder)
+    elif fmt == "synthea":
+        _synthea_views(con, folder, registry)
+    else:
+        raise DataInputError(f"{folder}: long views need a Synthea or OMOP CDM folder, not {fmt}",
+                             code="E-DATA-FORMAT", file=str(folder))
+    return fmt
+
+
+def _omop_views(con, folder: Path) -> None:
+    for table in TABLES:
+        path = find_table(folder, table)
+        if path is None:
+            if table in _REQUIRED:
+                raise DataInputError(f"{folder}: OMOP CDM folder without {table.upper()}.csv",
+                                     code="E-DATA-MISSING", file=str(folder))
+            con.execute(f"CREATE OR REPLACE VIEW {table} AS {_select(table, {}, '(SELECT 1) AS empty')} WHERE false")
+            continue
+        scan, cols = _scan(path, *(("person_id",) if table != "concept" else ("concept_id",)))
+        exprs = {c: _typed(cols[c], kind) for c, kind in TABLES[table].items() if c in cols}
+        if table == "death" and "death_date" not in cols and "death_datetime" in cols:
+            exprs["death_date"] = _typed(cols["death_datetime"], "DATE")
+        if table == "person" and "birth_datetime" in cols:
+            exprs["birth_datetime"] = _typed(cols["birth_datetime"], "TIMESTAMP")
+        extra = ", CAST(row_number() OVER () AS BIGINT) AS _row" if table == "person" else ""
+        con.execute(f"CREATE OR REPLACE VIEW {table} AS {_select(table, exprs, scan, extra)}")
+
+
+def _mapping_tables(con, registry: Registry) -> None:
+    loinc = [(code, c.omop[0]) for c in registry.concepts.values() if c.omop for code in c.loinc]
+    snomed = [(code, cat.omop[0]) for cat in registry.categories.values() if cat.omop for code in cat.snomed]
+    genders = [(sex, cid) for cid, sex in registry.omop_genders.items()]
+    operators = [(op, cid) for cid, op in registry.omop_operators.items() if op != "="]
+    for name, rows, types in (("_elig_loinc", loinc, "VARCHAR, BIGINT"), ("_elig_snomed", snomed, "VARCHAR, BIGINT"),
+                              ("_elig_gender", genders, "VARCHAR, BIGINT"), ("_elig_operator", operators, "VARCHAR, BIGINT")):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} (map_code {types.split(',')[0]}, concept_id BIGINT)")
+        if rows:
+            con.executemany(f"INSERT INTO {name} VALUES (?, ?)", rows)
+
+
+def _need(folder: Path, name: str) -> Path:
+    path = find_table(folder, name)
+    if path is None:
+        raise DataInputError(f"{folder}: Synthea export without {name}.csv", code="E-DATA-MISSING", file=str(folder))
+    return path
+
+
+def _col(cols: dict[str, str], name: str) -> str:
+    return cols.get(name, "CAST(NULL AS VARCHAR)")
+
+
+def _synthea_views(con, folder: Path, registry: Registry) -> None:
+    _mapping_tables(con, registry)
+    scan, c = _scan(_need(folder, "patients"), "id", "birthdate")
+    birth = _typed(_col(c, "birthdate"), "DATE")
+    sex = f"CASE LOWER(TRIM({_col(c, 'gender')})) WHEN 'f' THEN 'female' WHEN 'female' THEN 'female' " \
+          f"WHEN 'm' THEN 'male' WHEN 'male' THEN 'male' END"
+    con.execute(f"""CREATE OR REPLACE VIEW person AS
+        SELECT {_typed(c['id'], 'VARCHAR')} AS person_id, g.concept_id AS gender_concept_id,
+               year({birth}) AS year_of_birth, month({birth}) AS month_of_birth, day({birth}) AS day_of_birth,
+               CAST({birth} AS TIMESTAMP) AS birth_datetime, {_typed(c['id'], 'VARCHAR')} AS person_source_value,
+               {_typed(_col(c, 'gender'), 'VARCHAR')} AS gender_source_value, p._row
+        FROM (SELECT *, CAST(row_number() OVER () AS BIGINT) AS _row FROM {scan}) AS p
+        LEFT JOIN _elig_gender AS g ON g.map_code = {sex}""")
+    con.execute(f"""CREATE OR REPLACE VIEW death AS
+        SELECT {_typed(c['id'], 'VARCHAR')} AS person_id, {_typed(_col(c, 'deathdate'), 'DATE')} AS death_date
+        FROM {scan} WHERE {_typed(_col(c, 'deathdate'), 'DATE')} IS NOT NULL""")
+
+    scan, c = _scan(_need(folder, "observations"), "date", "patient", "code", "value")
+    value = f"TRIM({_col(c, 'value')})"
+    op = f"CASE WHEN {value} LIKE '<=%' THEN '<=' WHEN {value} LIKE '>=%' THEN '>=' " \
+         f"WHEN {value} LIKE '<%' THEN '<' WHEN {value} LIKE '>%' THEN '>' END"
+    number = f"TRY_CAST(LTRIM({value}, '<>=') AS DOUBLE)"
+    con.execute(f"""CREATE OR REPLACE VIEW measurement AS
+        SELECT {_typed(c['patient'], 'VARCHAR')} AS person_id, COALESCE(l.concept_id, 0) AS measurement_concept_id,
+               {_typed(c['date'], 'DATE')} AS measurement_date, {_typed(c['date'], 'TIMESTAMP')} AS measurement_datetime,
+               COALESCE(o.concept_id, 0) AS operator_concept_id, {number} AS value_as_number,
+               CAST(0 AS BIGINT) AS value_as_concept_id, CAST(0 AS BIGINT) AS unit_concept_id,
+               CAST(NULL AS DOUBLE) AS range_low, CAST(NULL AS DOUBLE) AS range_high,
+               {_typed(c['code'], 'VARCHAR')} AS measurement_source_value,
+               {_typed(_col(c, 'units'), 'VARCHAR')} AS unit_source_value, NULLIF({value}, '') AS value_source_value
+        FROM {scan} AS s
+        LEFT JOIN _elig_loinc AS l ON l.map_code = TRIM(s.{c['code']})
+        LEFT JOIN _elig_operator AS o ON o.map_code = {op}""")
+
+    path = find_table(folder, "conditions")
+    if path is None:
+        con.execute(f"CREATE OR REPLACE VIEW condition_occurrence AS "
+                    f"{_select('condition_occurrence', {}, '(SELECT 1) AS empty')} WHERE false")
+    else:
+        scan, c = _scan(path, "start", "patient", "code")
+        con.execute(f"""CREATE OR REPLACE VIEW condition_occurrence AS
+            SELECT {_typed(c['patient'], 'VARCHAR')} AS person_id, COALESCE(m.concept_id, 0) AS condition_concept_id,
+                   {_typed(c['start'], 'DATE')} AS condition_start_date, {_typed(_col(c, 'stop'), 'DATE')} AS condition_end_date,
+                   {_typed(c['code'], 'VARCHAR')} AS condition_source_value
+            FROM {scan} AS s LEFT JOIN _elig_snomed AS m ON m.map_code = TRIM(s.{c['code']})""")
+
+    path = find_table(folder, "medications")
+    if path is None:
+        con.execute(f"CREATE OR REPLACE VIEW drug_exposure AS "
+                    f"{_select('drug_exposure', {}, '(SELECT 1) AS empty')} WHERE false")
+        con.execute(f"CREATE OR REPLACE VIEW concept AS {_select('concept', {}, '(SELECT 1) AS empty')} WHERE false")
+        return
+    scan, c = _scan(path, "start", "patient", "code")
+    drug_id = f"-TRY_CAST(TRIM({c['code']}) AS BIGINT)"
+    con.execute(f"""CREATE OR REPLACE VIEW drug_exposure AS
+        SELECT {_typed(c['patient'], 'VARCHAR')} AS person_id, COALESCE({drug_id}, 0) AS drug_concept_id,
+               {_typed(c['start'], 'DATE')} AS drug_exposure_start_date,
+               {_typed(_col(c, 'stop'), 'DATE')} AS drug_exposure_end_date, CAST(NULL AS INTEGER) AS days_supply,
+               {_typed(c['code'], 'VARCHAR')} AS drug_source_value
+        FROM {scan}""")
+    con.execute(f"""CREATE OR REPLACE VIEW concept AS
+        SELECT DISTINCT ON ({drug_id}) {drug_id} AS concept_id, {_typed(_col(c, 'description'), 'VARCHAR')} AS concept_name,
+               'Drug' AS domain_id, 'RxNorm' AS vocabulary_id, 'Clinical Drug' AS concept_class_id,
+               {_typed(c['code'], 'VARCHAR')} AS concept_code
+        FROM {scan} WHERE {drug_id} IS NOT NULL""")
