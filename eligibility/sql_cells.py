@@ -143,7 +143,10 @@ def _code_pattern(prefix: str, shape: list[str], lengths: set[int]) -> str:
     """Regex for every code of the given shape (one class per position) that starts with `prefix`."""
     head = _escape(prefix.lower())
     tails = sorted({"".join(shape[len(prefix):n]) for n in lengths if n >= len(prefix)}, key=len)
-    return head + ("(" + "|".join(tails) + ")" if tails != [""] else "")
+    rest = [t for t in tails if t]
+    if not rest:
+        return head
+    return head + "(" + "|".join(rest) + ")" + ("?" if "" in tails else "")
 
 
 _ATC_SHAPE = ["[a-z]", "[0-9]", "[0-9]", "[a-z]", "[a-z]", "[0-9]", "[0-9]"]
@@ -168,35 +171,35 @@ def _phrases(registry: Registry) -> list[str]:
     return list(dict.fromkeys(normalize_phrase(p) for p in out))
 
 
-def _drug_matches(tokens: set[str], class_id: str, registry: Registry) -> bool:
-    cls = registry.categories[class_id]
-    return any(any(t.upper().startswith(p.upper()) for p in cls.atc) or normalize_phrase(t) in cls.members
-               for t in tokens)
+def _medication_rule(code: str, registry: Registry) -> tuple[tuple[str, ...], frozenset[str]]:
+    """(ATC prefixes, member names) a medication has-node matches, as evaluate_has._medication builds them."""
+    cat = registry.categories.get(code)
+    if cat is not None and cat.category == "medication":
+        return tuple(p.upper() for p in cat.atc), frozenset(m.lower() for m in cat.members)
+    ingredient = registry.ingredient_by_name.get(normalize_phrase(code)) or registry.ingredients.get(code)
+    return ((ingredient.atc.upper(),) if ingredient else (),
+            frozenset({ingredient.name.lower() if ingredient else code.lower()}))
 
 
-def list_pattern(code: str, registry: Registry) -> tuple[str, str] | None:
-    """(list kind, regex over the lower-cased list cell) for items naming `code`; None when nothing can."""
+def list_pattern(rule: str, code: str, registry: Registry) -> tuple[str, str] | None:
+    """(list column kind, regex over the lower-cased list cell) for items that make a has-node TRUE."""
     vocab = wc.vocabulary(registry)
     alts: list[str] = []
-    if code in registry.categories and registry.categories[code].category == "medication":
+    if rule == "medication":
         kind = "medications"
-        for phrase in _phrases(registry):
+        prefixes, members = _medication_rule(code, registry)
+        for phrase in _phrases(registry) + sorted(members):
             tokens, _known = wc.medication_tokens(phrase, registry, vocab)
-            if not wc._ATC.match(phrase.upper()) and _drug_matches(tokens, code, registry):
+            if not wc._ATC.match(phrase.upper()) and any(t in members or t.startswith(prefixes) for t in tokens):
                 alts.append(_escape(phrase))
-        alts += [_code_pattern(p, _ATC_SHAPE, {1, 3, 4, 5, 7}) for p in registry.categories[code].atc]
-    elif code in registry.categories:
+        alts += [_code_pattern(p, _ATC_SHAPE, {1, 3, 4, 5, 7}) for p in prefixes]
+    else:
         kind = "conditions"
         for phrase in _phrases(registry):
             if code in wc.condition_ids(phrase, registry, vocab) and not wc._ICD10.match(phrase.upper()):
                 alts.append(_escape(phrase))
-        alts += [_icd_pattern(p) for p in registry.categories[code].icd10]
-    elif normalize_phrase(code) in registry.ingredient_by_name:
-        kind = "medications"
-        ing = registry.ingredient_by_name[normalize_phrase(code)]
-        alts = [_escape(normalize_phrase(p)) for p in (ing.name, *ing.synonyms, *ing.rxnorm)] + [ing.atc.lower()]
-    else:
-        return None
+        cat = registry.categories.get(code)
+        alts += [_icd_pattern(p) for p in (cat.icd10 if cat and cat.category != "medication" else ())]
     alts = list(dict.fromkeys(a for a in alts if a))
     if not alts:
         return None

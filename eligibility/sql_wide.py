@@ -25,6 +25,7 @@ class Column:
     role: str            # id decision birth death death_flag sex conditions medications uln duration concept category
     key: str = ""        # concept / category / criterion id
     unit: str | None = None
+    index: int = 0       # position in the header
 
 
 def classify(header: list[str], registry: Registry) -> list[Column]:
@@ -34,25 +35,25 @@ def classify(header: list[str], registry: Registry) -> list[Column]:
     if id_index is None:
         raise ValueError("no patient id column (patient_id, id, subject_id, person_id, participant_id, mrn)")
     vocab = wc.vocabulary(registry)
-    out = [Column(header[id_index], "id")]
+    out = [Column(header[id_index], "id", index=id_index)]
     for index, name in enumerate(header):
         key = keys[index]
         if index == id_index:
             continue
         if criterion := wc.decision_id(name):
-            out.append(Column(name, "decision", criterion))
+            out.append(Column(name, "decision", criterion, index=index))
         elif key in wc.BIRTH_KEYS:
-            out.append(Column(name, "birth"))
+            out.append(Column(name, "birth", index=index))
         elif key in wc.DEATH_DATE_KEYS or key in wc.DEATH_FLAG_KEYS:
-            out.append(Column(name, "death_flag" if key in wc.DEATH_FLAG_KEYS else "death"))
+            out.append(Column(name, "death_flag" if key in wc.DEATH_FLAG_KEYS else "death", index=index))
         elif key in wc.SEX_KEYS:
-            out.append(Column(name, "sex"))
+            out.append(Column(name, "sex", index=index))
         elif key in wc.CONDITION_LIST_KEYS:
-            out.append(Column(name, "conditions"))
+            out.append(Column(name, "conditions", index=index))
         elif key in wc.MEDICATION_LIST_KEYS:
-            out.append(Column(name, "medications"))
+            out.append(Column(name, "medications", index=index))
         else:
-            out += _measure(name, key, registry, vocab)
+            out += [Column(c.name, c.role, c.key, c.unit, index) for c in _measure(name, key, registry, vocab)]
     return out
 
 
@@ -81,7 +82,7 @@ def default_header(needs: Needs, registry: Registry) -> list[str]:
     """Columns assumed for a warehouse table when none are given: concept ids in canonical units."""
     head = ["patient_id", "sex"] if needs.sex else ["patient_id"]
     head += sorted(needs.concepts) + [f"{c}_uln" for c in sorted(needs.uln)]
-    kinds = {registry.categories[c].category for c in needs.categories if c in registry.categories}
+    kinds = {rule for rule, _code in needs.categories}
     head += ["conditions"] if kinds & {"condition", "status"} else []
     head += ["medications"] if "medication" in kinds else []
     return head + ["deceased"]
@@ -96,22 +97,27 @@ def _first_non_null(exprs: list[exp.Expression]) -> exp.Expression:
 
 
 def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, registry: Registry, as_of: date,
-                row_column: str | None = None) -> tuple[exp.Select, list[str]]:
-    """SELECT of feature columns over `table` (whose columns are `header`); returns (select, feature names)."""
+                row_column: str | None = None, names: list[str] | None = None) -> tuple[exp.Select, list[str]]:
+    """SELECT of feature columns over `table`; returns (select, feature names).
+
+    `header` is the table's header as the data gives it (what the columns mean);
+    `names` the SQL column names in the same order when they differ (c0, c1, ...).
+    """
     columns = classify(header, registry)
-    cells = [exp.alias_(sc.text(columns[0].name), "patient_id", quoted=True)]
+    sql_name = (lambda c: names[c.index]) if names is not None else (lambda c: c.name)
+    cells = [exp.alias_(sc.text(sql_name(columns[0])), "patient_id", quoted=True)]
     if row_column:
         cells.append(exp.alias_(col(row_column), "_row", quoted=True))
     stems: dict[str, str] = {}
     parts: list[exp.Expression] = []
     values: list[exp.Expression] = []
     feats: list[exp.Expression] = [col("patient_id")] + ([col("_row")] if row_column else [])
-    names = ["patient_id"] + (["_row"] if row_column else [])
+    fnames = ["patient_id"] + (["_row"] if row_column else [])
 
     def t(c: Column) -> exp.Column:
         if c.name not in stems:
             stems[c.name] = f"t{len(stems)}"
-            cells.append(exp.alias_(sc.text(c.name), stems[c.name], quoted=True))
+            cells.append(exp.alias_(sc.text(sql_name(c)), stems[c.name], quoted=True))
         return col(stems[c.name])
 
     def number(c: Column, concept: str) -> tuple[exp.Expression, exp.Expression]:
@@ -123,7 +129,7 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
     def keep(name: str, expr: exp.Expression) -> None:
         values.append(exp.alias_(expr, name, quoted=True))
         feats.append(col(name))
-        names.append(name)
+        fnames.append(name)
 
     def of(role: str, key: str | None = None) -> list[Column]:
         return [c for c in columns if c.role == role and (key is None or c.key == key)]
@@ -163,8 +169,8 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
     if needs.sex and (sexes := of("sex")):
         low = exp.Lower(this=t(sexes[-1]))
         keep("sex", exp.Case().when(sc._in(low, wc.FEMALE), lit("female")).when(sc._in(low, wc.MALE), lit("male")))
-    for code in sorted(needs.categories):
-        keep_category(code, registry, of, t, keep)
+    for rule, code in sorted(needs.categories):
+        keep_category(rule, code, registry, of, t, keep)
     deaths = [(c, sc.iso_date(t(c))) for c in of("death") + of("death_flag")]
     if deaths:
         died = [exp.or_(exp.LTE(this=d, expression=exp.cast(lit(as_of.isoformat()), "DATE")),
@@ -177,26 +183,26 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
             keep(feature("d", cid), exp.Case().when(sc._in(low, ("pass", "fail")), low))
     layer0 = exp.select(*cells).from_(table)
     layered = _layer(_layer(layer0, "cells", parts), "parts", values)
-    return exp.select(*feats).from_(exp.alias_(exp.paren(layered), "parsed")), names
+    return exp.select(*feats).from_(exp.alias_(exp.paren(layered), "parsed")), fnames
 
 
-def keep_category(code, registry, of, t, keep) -> None:
-    """h_<code>: a yes/no column for the category decides; else the list (statuses: TRUE or unknown)."""
+def keep_category(rule, code, registry, of, t, keep) -> None:
+    """h_<rule>_<code>: a yes/no column for the code decides; else the list (status rule: TRUE or unknown)."""
     own = of("category", code)
-    pattern = sc.list_pattern(code, registry)
+    pattern = sc.list_pattern(rule, code, registry)
     from_list: exp.Expression | None = None
     if pattern is not None and (lists := of(pattern[0])):
         matches = [exp.and_(sc.list_known(t(c)), exp.RegexpLike(this=exp.Lower(this=t(c)), expression=lit(pattern[1])))
                    for c in lists]
         known = exp.or_(*[sc.list_known(t(c)) for c in lists])
         listed = exp.or_(*[exp.Coalesce(this=exp.paren(m), expressions=[exp.false()]) for m in matches])
-        status = code in registry.categories and registry.categories[code].category == "status"
+        status = rule == "status"
         from_list = exp.Case().when(listed, exp.true()).when(exp.and_(known, exp.not_(lit(status))), exp.false())
     if own:
         cell = t(own[-1])
         decided = exp.Case().when(sc.present(cell), sc.yes_no(cell))
         if from_list is not None:
             decided = decided.else_(from_list)
-        keep(feature("h", code), decided)
+        keep(feature("h", f"{rule}_{code}"), decided)
     elif from_list is not None:
-        keep(feature("h", code), from_list)
+        keep(feature("h", f"{rule}_{code}"), from_list)

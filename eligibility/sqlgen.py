@@ -74,8 +74,9 @@ def feature(kind: str, key: str) -> str:
 class Needs:
     concepts: set[str] = field(default_factory=set)       # numeric concepts compared
     uln: set[str] = field(default_factory=set)            # concepts compared against × ULN
-    categories: set[str] = field(default_factory=set)     # has-codes (conditions, drug classes, statuses)
-    within: set[str] = field(default_factory=set)         # has-codes asked within a time window
+    # (rule, code): rule is the has-node's category (condition / medication / status), which
+    # decides how the data answers (docs/patient-data.md §4), whatever the registry calls the code
+    categories: set[tuple[str, str]] = field(default_factory=set)
     sex: bool = False
     decisions: list[str] = field(default_factory=list)    # criterion ids (reviewer decisions)
 
@@ -95,9 +96,7 @@ def trial_needs(trial: ir.Trial) -> Needs:
                 if node.code in SEX_CODES:
                     needs.sex = True
                 else:
-                    needs.categories.add(node.code)
-                    if node.within is not None:
-                        needs.within.add(node.code)
+                    needs.categories.add((node.category, node.code))
     return needs
 
 
@@ -128,14 +127,21 @@ def compare(op: str, value: exp.Expression, bound: float | exp.Expression) -> ex
         shifted = {">=": b - eps, ">": b + eps, "<=": b + eps, "<": b - eps}
         if op in shifted:
             return _cmp(op, value, lit(shifted[op]))
-        close = exp.LTE(this=exp.Abs(this=exp.Sub(this=value, expression=lit(b))), expression=lit(eps))
+        # the evaluator treats == as the closed region [b - eps, b + eps]
+        close = exp.and_(exp.GTE(this=value, expression=lit(b - eps)), exp.LTE(this=value.copy(), expression=lit(b + eps)))
     else:
         eps = exp.Mul(this=lit(1e-9), expression=exp.func("GREATEST", lit(1.0), exp.Abs(this=bound.copy())))
         shifted = {">=": exp.Sub, ">": exp.Add, "<=": exp.Add, "<": exp.Sub}
         if op in shifted:
             return _cmp(op, value, exp.paren(shifted[op](this=exp.paren(bound), expression=eps)))
-        close = exp.LTE(this=exp.Abs(this=exp.Sub(this=value, expression=exp.paren(bound))), expression=eps)
+        close = exp.and_(exp.GTE(this=value, expression=exp.paren(exp.Sub(this=exp.paren(bound), expression=eps))),
+                         exp.LTE(this=value.copy(), expression=exp.paren(exp.Add(this=exp.paren(bound.copy()), expression=eps.copy()))))
     return close if op == "==" else exp.Not(this=exp.paren(close))
+
+
+def review_unless_false(cond: Cond) -> Cond:
+    """A qualifier the data cannot check (how long something held): FALSE stays FALSE, anything else is review."""
+    return Cond(frag("CASE WHEN NOT :v THEN FALSE END", v=exp.paren(cond.v)), exp.true())
 
 
 class NodeCompiler:
@@ -158,13 +164,26 @@ class NodeCompiler:
 
     def compile(self, node: ir.Tree) -> Cond:
         cond = self._compile(node)
-        if "duration_at_least" in node.qualifiers:
-            # How long a value has held cannot be read from one current value:
-            # TRUE becomes a question for a reviewer, FALSE stays FALSE.
-            # (docs/patient-data.md §4): FALSE stays FALSE, anything else becomes review.
-            v = exp.paren(cond.v)
-            cond = Cond(frag("CASE WHEN NOT :v THEN FALSE END", v=v), exp.true())
-        return cond
+        quals = [k for k in node.qualifiers if not (isinstance(node, ir.Has) and k == "duration_at_least")]
+        return review_unless_false(cond) if quals else cond
+
+    def _has(self, node: ir.Has) -> Cond:
+        if node.code in SEX_CODES:
+            sex = col("sex") if "sex" in self.columns else exp.null()
+            base = Cond(exp.EQ(this=sex, expression=lit(SEX_CODES[node.code])))
+        else:
+            name = feature("h", f"{node.category}_{node.code}")
+            base = Cond(col(name) if name in self.columns else exp.cast(exp.null(), "BOOLEAN"))
+        duration = node.qualifiers.get("duration_at_least")
+        if node.within is None and duration is None:
+            return base
+        if node.category == "condition" and node.code not in SEX_CODES:
+            # checked against an onset date; with none known a present condition goes to a reviewer
+            h = exp.paren(base.v)
+            return Cond(frag("CASE WHEN :h THEN NULL ELSE :h END", h=h), frag("COALESCE(:h, FALSE)", h=h))
+        if node.category == "medication" and duration is None:
+            return base        # a current medication list answers "within" any window ending today
+        return review_unless_false(base)
 
     def _compile(self, node: ir.Tree) -> Cond:
         if isinstance(node, ir.Compare):
@@ -184,18 +203,7 @@ class NodeCompiler:
                 return Cond(frag("CASE WHEN :x THEN TRUE END", x=parts[0]))
             return Cond(exp.and_(*parts))
         if isinstance(node, ir.Has):
-            if node.code in SEX_CODES:
-                sex = col("sex") if "sex" in self.columns else exp.null()
-                return Cond(exp.EQ(this=sex, expression=lit(SEX_CODES[node.code])))
-            name = feature("h", node.code)
-            has = col(name) if name in self.columns else exp.null()
-            if node.within is not None:
-                dated = feature("w", node.code)
-                if dated in self.columns:
-                    return Cond(col(dated))
-                # without dates a present condition may be older than the window
-                return Cond(frag("CASE WHEN :h THEN NULL ELSE :h END", h=has), frag("COALESCE(:h, FALSE)", h=has))
-            return Cond(has)
+            return self._has(node)
         if isinstance(node, ir.Manual):
             return Cond(exp.cast(exp.null(), "BOOLEAN"), exp.true())
         if isinstance(node, ir.Not):
@@ -254,7 +262,7 @@ def criterion_detail(criterion: ir.Criterion, registry: Registry, columns: set[s
                 v=col(v), num=_number_text(col(v)), name=name, unit=unit, why=why))
         elif isinstance(node, ir.Has) and node.code not in seen:
             seen.add(node.code)
-            key = "sex" if node.code in SEX_CODES else feature("h", node.code)
+            key = "sex" if node.code in SEX_CODES else feature("h", f"{node.category}_{node.code}")
             if key not in columns:
                 parts.append(lit(f"{node.label}: no data column"))
                 continue

@@ -1,0 +1,193 @@
+"""Batch screening of wide CSVs on embedded DuckDB: one generated query, streamed from CSV to CSV.
+
+DuckDB reads the file itself (every column as text, positional names, short
+rows padded, long rows cut, blank lines skipped), the query from
+eligibility.sqlgen parses cells with the reader's rules, and COPY writes the
+results.  The plan is a pure projection, so DuckDB streams it and keeps
+insertion order; memory is capped and may spill to a temp directory.  Files
+DuckDB cannot read faithfully (not UTF-8, a quoted header line) go to the
+Python engine, and the summary says so.
+"""
+from __future__ import annotations
+
+import csv
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+from ..errors import DataInputError
+from ..ir import Trial
+from ..registry import Registry
+
+MEMORY_LIMIT = "1GB"
+
+
+def _header(path: Path) -> tuple[list[str], str]:
+    """The header cells and the delimiter, by the reader's rule (`,` unless only `;` or a tab appears)."""
+    if path.is_dir():
+        raise DataInputError(f"{path}: is a folder, expected a CSV file", code="E-DATA-READ", file=str(path))
+    try:
+        with path.open("r", encoding="utf-8-sig", newline="") as handle:
+            first = handle.readline()
+    except FileNotFoundError:
+        raise DataInputError(f"{path}: no such file", code="E-DATA-MISSING", file=str(path)) from None
+    except UnicodeDecodeError:
+        raise _Fallback(f"{path.name}: not UTF-8") from None
+    except OSError as exc:
+        raise DataInputError(f"{path}: cannot read ({exc.strerror})", code="E-DATA-READ", file=str(path)) from None
+    if not first.strip():
+        raise DataInputError(f"{path}: empty file (no header line)", code="E-DATA-EMPTY", file=str(path))
+    delimiter = "," if "," in first else next((d for d in (";", "\t") if d in first), ",")
+    if first.count('"') % 2:
+        raise _Fallback(f"{path.name}: header line has a quoted line break")
+    return next(csv.reader([first], delimiter=delimiter)), delimiter
+
+
+class _Fallback(Exception):
+    """This file is better read by the Python reader."""
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _scan(paths: list[Path], width: int, delimiter: str) -> str:
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width)) + "}"
+    files = "[" + ", ".join(_sql_string(str(p)) for p in paths) + "]"
+    # parallel=false: DuckDB's parallel scanner cannot pad short rows next to quoted line breaks
+    return (f"read_csv({files}, auto_detect=false, header=false, skip=1, delim={_sql_string(delimiter)}, "
+            f"quote='\"', escape='\"', null_padding=true, strict_mode=false, parallel=false, "
+            f"columns={columns})")
+
+
+def build_query(trial: Trial, paths: list[Path], *, as_of: date, registry: Registry) -> str:
+    """The DuckDB query screening these wide CSV files (they must share one header)."""
+    from sqlglot import exp
+
+    from ..sql_wide import wide_source
+    from ..sqlgen import screening_query, trial_needs
+
+    headers = [_header(p) for p in paths]
+    if len({(tuple(h), d) for h, d in headers}) != 1:
+        raise _Fallback("the files have different headers")
+    header, delimiter = headers[0]
+    needs = trial_needs(trial)
+    table = exp.Anonymous(this="__SCAN__")
+    try:
+        source, columns = wide_source(table, header, needs, registry=registry, as_of=as_of,
+                                      names=[f"c{i}" for i in range(len(header))])
+    except ValueError as exc:   # no id column
+        raise DataInputError(f"{paths[0]}: {exc}", code="E-DATA-NO-ID", file=str(paths[0])) from None
+    query = screening_query(trial, source, columns, registry=registry)
+    sql = query.sql(dialect="duckdb")
+    return sql.replace("__SCAN__()", _scan(paths, len(header), delimiter))
+
+
+def _connect():
+    import duckdb
+
+    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": True,
+                                 "temp_directory": tempfile.gettempdir() + "/eligibility-duckdb"})
+    return con
+
+
+def screen_duckdb(trial: Trial, source_paths: list[Path], *, output: str | None, fmt: str = "csv",
+                  as_of: date, lookback_days: int = 365, registry: Registry, input_format: str = "auto"):
+    """Screen wide CSV files on DuckDB; returns screening.ScreenSummary (falls back to Python when it must)."""
+    from ..readers import detect_format
+    from ..screening import ScreenSummary, _title
+
+    paths = [Path(p) for p in source_paths]
+    formats = {detect_format(p) for p in paths} if input_format == "auto" else {input_format}
+    reason = None
+    if formats != {"wide"}:
+        reason = f"{'/'.join(sorted(formats))} data is read by the Python engine"
+    elif fmt != "csv":
+        reason = "--format jsonl carries full explanations, which the Python engine writes"
+    sql = None
+    if reason is None:
+        try:
+            sql = build_query(trial, paths, as_of=as_of, registry=registry)
+        except _Fallback as why:
+            reason = str(why)
+    if sql is None:
+        return _python(trial, paths, output=output, fmt=fmt, as_of=as_of, lookback_days=lookback_days,
+                       registry=registry, input_format=input_format, note=f"python engine used: {reason}")
+    ids = [c.id for c in trial.criteria]
+    summary = ScreenSummary(_title(trial, paths[0]), as_of, output or "stdout", "duckdb", ids)
+    started = time.perf_counter()
+    con = _connect()
+    select = f"SELECT COALESCE(patient_id, '') AS patient_id, verdict, NULLIF(reasons, '') AS reasons, " \
+             f"{', '.join(_quote(i) for i in ids)} FROM ({sql})"
+    try:
+        if output is not None:
+            con.execute(f"COPY ({select}) TO {_sql_string(output)} (FORMAT csv, HEADER true)")
+            _count(con, f"read_csv({_sql_string(output)}, all_varchar=true, header=true)", ids, summary)
+        else:
+            cursor = con.execute(select)
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerow(["patient_id", "verdict", "reasons", *ids])
+            while rows := cursor.fetchmany(10_000):
+                for row in rows:
+                    writer.writerow(["" if v is None else v for v in row])
+                    summary.rows += 1
+                    summary.verdicts[row[1]] += 1
+                    for cid, outcome in zip(ids, row[3:]):
+                        summary.outcomes.setdefault(cid, Counter())[outcome] += 1
+    except Exception as exc:   # duckdb.Error: unreadable bytes and the like -> the Python reader decides
+        if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
+            raise
+        return _python(trial, paths, output=output, fmt=fmt, as_of=as_of, lookback_days=lookback_days,
+                       registry=registry, input_format=input_format,
+                       note=f"python engine used: DuckDB could not read the data ({str(exc).splitlines()[0]})")
+    finally:
+        con.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _count(con, relation: str, ids: list[str], summary) -> None:
+    """Counts per verdict and per criterion outcome, from the written results (smaller than the input)."""
+    for verdict, n in con.execute(f"SELECT verdict, count(*) FROM {relation} GROUP BY verdict").fetchall():
+        summary.verdicts[verdict] += n
+        summary.rows += n
+    for cid in ids:
+        rows = con.execute(f"SELECT {_quote(cid)}, count(*) FROM {relation} GROUP BY 1").fetchall()
+        summary.outcomes[cid] = Counter({k: n for k, n in rows})
+
+
+def _python(trial: Trial, paths: list[Path], *, output, fmt, as_of, lookback_days, registry, input_format, note):
+    """The Python engine on an already compiled trial (the same loop as screening.screen)."""
+    import json
+
+    from ..evaluate import Plan
+    from ..readers import read_patients
+    from ..screening import ScreenSummary, _data_problems, _jsonl, _sink, _title
+
+    source = read_patients(paths, input_format=input_format, as_of=as_of, lookback_days=lookback_days,
+                           registry=registry)
+    plan = Plan(trial, registry, as_of)
+    summary = ScreenSummary(_title(trial, paths[0]), as_of, output or "stdout", "python", plan.ids)
+    summary.problems.append(note)
+    started = time.perf_counter()
+    with _sink(output) as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        if fmt == "csv":
+            writer.writerow(["patient_id", "verdict", "reasons", *plan.ids])
+        for patient in source.patients:
+            result = plan.evaluate(patient, detail=fmt != "csv")
+            if fmt == "csv":
+                writer.writerow([result.patient_id, result.verdict, "; ".join(result.reasons), *result.outcomes])
+            else:
+                handle.write(json.dumps(_jsonl(result, plan, as_of), ensure_ascii=False) + "\n")
+            summary.add(result)
+    summary.seconds = time.perf_counter() - started
+    summary.problems.extend(_data_problems(source.stats, set()))
+    return summary
