@@ -1,0 +1,435 @@
+"""Assemble a criterion's pieces (measurements, qualifiers, tokens) into one IR tree.
+
+Between the grammar's measurement phrases lies list structure: items joined
+by commas, `and`, `or`; parenthesised sub-lists; negations (`no`, `without`,
+`... excluded`); registry conditions, statuses and drug classes (`has`); and
+free text, kept as `manual` nodes so nothing is dropped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lark import Token
+
+from .ir import All, AnyOf, Duration, Has, Manual, Not
+from .transform import Qualifier, Within
+
+# Words that carry no constraint on their own ("patients with", "history of", "at screening").
+NOISE = frozenset("""
+patient patients subject subjects participant participants adult adults people person persons individual
+individuals volunteer volunteers men women man woman with the a an any of in on at to by who which that are is be
+been being have has had having was were known history current currently documented diagnosis diagnosed confirmed
+established prior previous previously past presence present evidence treatment treated therapy use using used
+taking receiving received stable screening visit baseline time study entry as per defined either both level levels
+value values measured measurement test result results sitting seated resting supine serum plasma blood its their
+his her those these this must should will shall can may also only all other such eg e g i ie etc
+""".split())
+NEGATIONS = frozenset({"no", "not", "without", "non", "never", "none", "absence", "free", "lack"})
+EXCLUSION_MARKERS = frozenset({"excluded", "exclusion", "prohibited", "disallowed", "forbidden"})
+_SEXES = frozenset({"male", "males", "female", "females", "men", "women", "man", "woman", "boys", "girls"})
+_CONTENT_TYPES = frozenset({"NUMBER", "UNIT", "BADUNIT", "CONCEPT", "GE", "GT", "LE", "LT", "EQ", "POST_GE", "POST_LE",
+                            "POST_AGE", "AGE_CMP", "OF_AGE", "DURATION", "WORD"})
+
+
+@dataclass
+class MeasurePiece:
+    node: object | None          # IR node, or None when the phrase could not be compiled
+    unparsed: tuple[int, int] | None
+    reason: str | None
+    span: tuple[int, int]        # normalised text
+
+
+@dataclass
+class Neutral:
+    """Text understood as imposing nothing ("with or without metformin", "male or female")."""
+    span: tuple[int, int]
+
+
+@dataclass
+class Group:
+    items: list
+    span: tuple[int, int]
+
+
+@dataclass
+class Out:
+    node: object | None = None       # computable subtree (may contain manual children)
+    manual: list = field(default_factory=list)   # normalised spans of manual text
+    unparsed: list = field(default_factory=list)
+    measure: bool = False
+    neg: tuple[int, int] | None = None
+    withins: list = field(default_factory=list)
+    has: list = field(default_factory=list)     # positions of has nodes (for within windows)
+
+
+def span_of(piece) -> tuple[int, int]:
+    if isinstance(piece, Token):
+        return (piece.start_pos, piece.end_pos)
+    return piece.span
+
+
+def _word(piece) -> str:
+    return piece.value.lower() if isinstance(piece, Token) else ""
+
+
+class Assembler:
+    def __init__(self, builder) -> None:
+        self.b = builder
+        self.registry = builder.registry
+        self.exclusion = builder.section == "exclusion"
+
+    # -- helpers -------------------------------------------------------------------
+    def src(self, span):
+        return self.b.src(span)
+
+    def manual(self, spans: list, reason: str | None = None) -> Manual:
+        start = min(s[0] for s in spans)
+        end = max(s[1] for s in spans)
+        a, z = self.src((start, end))
+        text = self.b.source[a:z]
+        return Manual(text=text, reason=reason or self._reason(start, end), span=(a, z))
+
+    def _reason(self, start: int, end: int) -> str:
+        text = self.b.norm.text[start:end]
+        if any(ch.isdigit() for ch in text):
+            return "states a number, but not a comparison on a registry concept the compiler can evaluate"
+        return "free text: no computable constraint recognised; needs a reviewer"
+
+    def has(self, token: Token) -> Has | None:
+        phrase = self.b.lexer.phrase(token)
+        if phrase is None or phrase.kind != "CATEGORY":
+            return None
+        category = self.registry.categories[phrase.ids[0]]
+        return Has(category=category.category, code=category.id, label=category.name,
+                   span=self.src((token.start_pos, token.end_pos)))
+
+    @staticmethod
+    def combine(cls, nodes: list):
+        if len(nodes) == 1:
+            return nodes[0]
+        return cls(children=tuple(nodes), span=(min(n.span[0] for n in nodes), max(n.span[1] for n in nodes)))
+
+    # -- structure ---------------------------------------------------------------------
+    def group(self, pieces: list) -> list:
+        """Nest parenthesised stretches; unbalanced parentheses stay plain tokens."""
+        stack: list[tuple[list, Token | None]] = [([], None)]
+        for piece in pieces:
+            if isinstance(piece, Token) and piece.type == "LPAR":
+                stack.append(([], piece))
+            elif isinstance(piece, Token) and piece.type == "RPAR" and len(stack) > 1:
+                items, opener = stack.pop()
+                stack[-1][0].append(Group(items, (opener.start_pos, piece.end_pos)))
+            else:
+                stack[-1][0].append(piece)
+        while len(stack) > 1:
+            items, opener = stack.pop()
+            stack[-1][0].extend([opener, *items])
+        return stack[0][0]
+
+    def neutralize(self, seq: list) -> list:
+        """`with or without X`, `male or female`: understood, no constraint."""
+        out: list = []
+        i = 0
+        while i < len(seq):
+            w = [_word(p) for p in seq[i:i + 3]]
+            if w[:1] == ["with"] and len(w) == 3 and w[1] in ("or", "and/or") and w[2] == "without":
+                j = i + 3
+                while j < len(seq) and isinstance(seq[j], Token) and seq[j].type in ("CATEGORY", "WORD", "CONCEPT"):
+                    j += 1
+                out.append(Neutral((span_of(seq[i])[0], span_of(seq[j - 1])[1])))
+                i = j
+                continue
+            if len(w) == 3 and w[0] in _SEXES and w[1] in ("or", "and", "and/or") and w[2] in _SEXES:
+                out.append(Neutral((span_of(seq[i])[0], span_of(seq[i + 2])[1])))
+                i += 3
+                continue
+            out.append(seq[i])
+            i += 1
+        return out
+
+    def split(self, seq: list) -> tuple[list[list], list[str]]:
+        terms: list[list] = [[]]
+        joins: list[str] = []
+        for piece in seq:
+            kind = None
+            if isinstance(piece, Token):
+                if piece.type == "COMMA" or (piece.type == "OTHER" and piece.value == "."):
+                    kind = "comma"
+                elif piece.type == "AND":
+                    kind = "or" if "/" in piece.value else "and"
+                elif piece.type == "OR":
+                    kind = "or"
+            if kind:
+                terms.append([])
+                joins.append(kind)
+            else:
+                terms[-1].append(piece)
+        return terms, joins
+
+    # -- one list level ------------------------------------------------------------------
+    def sequence(self, seq: list) -> Out:
+        seq = self.neutralize(seq)
+        negate = self._exclusion_marker(seq)
+        terms, joins = self.split(seq)
+        outs = [self.term(t) for t in terms]
+        # `within 6 months` at the end of "MI or stroke within 6 months" covers every has of the list
+        windows = [w for o in outs for w in o.withins]
+        if windows:
+            for o in outs:
+                if o.node is not None and o.has and not o.withins:
+                    o.node = self._window(o.node, windows[-1])
+        result = self.join(outs, joins)
+        if negate is not None and result.node is not None:
+            node = result.node
+            if isinstance(node, All) and not all(_is_measure(c) for c in node.children):
+                node = AnyOf(children=node.children, span=node.span)
+            a, z = self.src(negate)
+            result.node = Not(child=node, span=(min(a, node.span[0]), max(z, node.span[1])))
+        return result
+
+    def _exclusion_marker(self, seq: list):
+        """A trailing `excluded` / `not allowed` negates the whole list."""
+        words = [(k, p) for k, p in enumerate(seq) if isinstance(p, Token) and p.type not in ("OTHER", "COMMA")]
+        if not words:
+            return None
+        k, last = words[-1]
+        if _word(last) in EXCLUSION_MARKERS or (
+                len(words) > 1 and _word(words[-2][1]) == "not" and _word(last) in ("allowed", "permitted")):
+            first = words[-2][0] if _word(last) in ("allowed", "permitted") else k
+            span = (span_of(seq[first])[0], span_of(last)[1])
+            for idx in range(first, k + 1):
+                seq[idx] = Neutral(span_of(seq[idx]))
+            return span
+        return None
+
+    def term(self, term: list) -> Out:
+        out = Out()
+        nodes: list = []
+        content: list = []
+        qualifiers: list = []
+        for piece in term:
+            if isinstance(piece, MeasurePiece):
+                if piece.node is not None:
+                    nodes.append(piece.node)
+                    out.measure = True
+                elif piece.reason is not None and piece.unparsed is not None and self.b.problems and \
+                        any(p.span[0] >= self.src(piece.span)[0] and p.span[1] <= self.src(piece.span)[1]
+                            for p in self.b.problems):
+                    out.unparsed.append(piece.span)
+                else:
+                    content.append(piece.span)
+            elif isinstance(piece, Qualifier):
+                qualifiers.append(piece)
+            elif isinstance(piece, Within):
+                out.withins.append(piece)
+            elif isinstance(piece, Group):
+                sub = self.sequence(piece.items)
+                out.unparsed.extend(sub.unparsed)
+                if sub.node is not None and _computable(sub.node):
+                    nodes.append(sub.node)
+                    out.has.extend(sub.has)
+                elif sub.manual or sub.node is not None:
+                    content.append(piece.span)
+            elif isinstance(piece, Neutral):
+                continue
+            elif isinstance(piece, Token):
+                word = piece.value.lower()
+                if piece.type == "CATEGORY":
+                    node = self.has(piece)
+                    if node is not None:
+                        nodes.append(node)
+                        out.has.append(len(nodes) - 1)
+                        continue
+                if word in NEGATIONS and not nodes and out.neg is None:
+                    out.neg = (piece.start_pos, piece.end_pos)
+                elif piece.type == "WORD" and word in NOISE:
+                    continue
+                elif piece.type == "PERSON" and word in _SEXES and word not in ("men", "women"):
+                    content.append(span_of(piece))
+                elif piece.type in _CONTENT_TYPES:
+                    content.append(span_of(piece))
+        for q in qualifiers:
+            duration = self.b.duration(q.val)
+            hosts = [k for k, n in enumerate(nodes) if not getattr(n, "qualifiers", None)]
+            if duration is None or not hosts:
+                content.append(q.span)
+                continue
+            key = "duration_at_most" if q.op in ("<", "<=") else "duration_at_least"
+            for k in hosts:
+                nodes[k] = nodes[k].model_copy(update={"qualifiers": {key: duration}})
+        if out.measure:
+            if content:
+                out.unparsed.append((min(s[0] for s in content), max(s[1] for s in content)))
+        elif nodes and content:
+            spans = content + [span_of(p) for p in term if not isinstance(p, Neutral)]
+            out.manual = [(min(s[0] for s in spans), max(s[1] for s in spans))]
+            out.has = []
+            out.withins = []
+            return out
+        elif content:
+            out.manual = [(min(s[0] for s in content), max(s[1] for s in content))]
+            out.withins = []
+            return out
+        if out.withins and out.has:
+            for k in out.has:
+                nodes[k] = self._window(nodes[k], out.withins[-1])
+        if nodes:
+            out.node = self.combine(All, nodes)
+        return out
+
+    def _window(self, node, within: Within):
+        duration = self.b.duration(self.b_val(within))
+        if duration is None:
+            return node
+        if isinstance(node, Has) and node.within is None:
+            return node.model_copy(update={"within": duration})
+        if isinstance(node, (All, AnyOf)):
+            return node.model_copy(update={"children": tuple(self._window(c, within) for c in node.children)})
+        return node
+
+    @staticmethod
+    def b_val(within: Within):
+        from .transform import Val
+        return Val(within.number, within.unit, None, False, within.span)
+
+    def join(self, outs: list[Out], joins: list[str]) -> Out:
+        # drop empty terms, keeping the stronger connector (", and" -> and)
+        items: list[Out] = []
+        links: list[str] = []
+        pending = None
+        for k, out in enumerate(outs):
+            link = joins[k - 1] if k > 0 else None
+            if pending is not None and link is not None:
+                link = link if pending == "comma" else pending if link == "comma" else link
+            if out.node is None and not out.manual and out.neg is None:
+                pending = link if pending is None or link is None else link
+                continue
+            if items:
+                links.append(link or "comma")
+            items.append(out)
+            pending = None
+        result = Out()
+        for o in outs:
+            result.unparsed.extend(o.unparsed)
+        if not items:
+            return result
+        # adjacent manual items joined by and/or are one manual text ("Severe heart and kidney failure")
+        merged: list[Out] = [items[0]]
+        merged_links: list[str] = []
+        for link, o in zip(links, items[1:]):
+            prev = merged[-1]
+            if link != "comma" and prev.manual and o.manual and prev.node is None and o.node is None:
+                prev.manual = [(prev.manual[0][0], o.manual[-1][1])]
+                continue
+            merged.append(o)
+            merged_links.append(link)
+        nodes = []
+        for o in merged:
+            node = o.node if o.node is not None else (self.manual(o.manual) if o.manual else None)
+            if o.neg is not None and node is not None:
+                a, _ = self.src(o.neg)
+                node = Not(child=node, span=(min(a, node.span[0]), node.span[1]))
+            nodes.append(node)
+        if all(o.node is None for o in merged):
+            result.manual = [m for o in merged for m in o.manual]
+            if len(merged) == 1:
+                return result
+        explicit = {l for l in merged_links if l != "comma"}
+        if self.exclusion and not all(o.measure and not o.manual for o in merged):
+            merged_links = ["or" if l == "and" else l for l in merged_links]
+            explicit = {l for l in merged_links if l != "comma"}
+        default = "or" if self.exclusion else "and"
+        comma = explicit.pop() if len(explicit) == 1 else default
+        links = [comma if l == "comma" else l for l in merged_links]
+        runs: list[list] = [[nodes[0]]]
+        for link, node in zip(links, nodes[1:]):
+            if link == "or":
+                runs.append([node])
+            else:
+                runs[-1].append(node)
+        parts = [self.combine(All, run) for run in runs]
+        result.node = self.combine(AnyOf, parts)
+        result.measure = any(o.measure for o in merged)
+        return result
+
+
+def _is_measure(node) -> bool:
+    return getattr(node, "kind", None) in ("compare", "range")
+
+
+def _computable(node) -> bool:
+    kind = getattr(node, "kind", None)
+    if kind in ("compare", "range", "has"):
+        return True
+    if kind in ("all", "any"):
+        return any(_computable(c) for c in node.children)
+    if kind == "not":
+        return _computable(node.child)
+    return False
+
+
+_SEPARATORS = frozenset(",;.:!?")
+
+
+def _significant(source: str, start: int, end: int) -> tuple[int, int] | None:
+    """First and last+1 offsets of characters that must be covered (not space, not list punctuation)."""
+    chars = [k for k in range(start, end) if not source[k].isspace() and source[k] not in _SEPARATORS]
+    return (chars[0], chars[-1] + 1) if chars else None
+
+
+def _attach_qualifiers(pieces: list, builder) -> list:
+    """`for at least 3 months` qualifies the nearest measurement before it (else it stays for a `has`)."""
+    out: list = []
+    last = None
+    for piece in pieces:
+        if isinstance(piece, MeasurePiece) and piece.node is not None:
+            last = len(out)
+        if isinstance(piece, Qualifier) and last is not None:
+            duration = builder.duration(piece.val)
+            host = out[last]
+            if duration is not None and not host.node.qualifiers:
+                key = "duration_at_most" if piece.op in ("<", "<=") else "duration_at_least"
+                host.node = host.node.model_copy(update={"qualifiers": {key: duration}})
+                out.append(Neutral(piece.span))
+                continue
+        out.append(piece)
+    return out
+
+
+def assemble(pieces: list, builder, source: str, start: int, end: int):
+    from .compiler import CompiledText
+    asm = Assembler(builder)
+    pieces = _attach_qualifiers(pieces, builder)
+    result = asm.sequence(asm.group(pieces))
+    unparsed = sorted({builder.src(s) for s in result.unparsed})
+    problems = tuple(builder.problems)
+    whole = (start, end)
+    if result.node is None or not _computable(result.node):
+        reason = None
+        if problems:
+            reason = "; ".join(p.message for p in problems)
+        elif result.node is not None and getattr(result.node, "kind", None) == "manual":
+            reason = result.node.reason
+        elif result.manual:
+            reason = asm.manual(result.manual).reason
+        tree = Manual(text=source[start:end], reason=reason or "free text: no computable constraint recognised",
+                      span=whole)
+        return CompiledText("manual", tree, (), problems)
+    tree = result.node
+    sig = _significant(source, start, end)
+    if sig is not None:
+        a, z = tree.span
+        lo, hi = min(a, sig[0]), max(z, sig[1])
+        for u in unparsed:        # never stretch over unparsed text
+            if u[1] <= a:
+                lo = max(lo, u[1])
+            if u[0] >= z:
+                hi = min(hi, u[0])
+        while lo < a and source[lo].isspace():
+            lo += 1
+        while hi > z and (source[hi - 1].isspace() or source[hi - 1] in _SEPARATORS):
+            hi -= 1
+        if (lo, hi) != (a, z):
+            tree = tree.model_copy(update={"span": (lo, hi)})
+    status = "partial" if unparsed else "compiled"
+    return CompiledText(status, tree, tuple(unparsed), problems)

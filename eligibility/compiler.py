@@ -1,0 +1,165 @@
+"""Compile one criterion's text into an IR tree.
+
+1. normalise the text (offset map back to the source), lex it once;
+2. at each token, ask the LALR grammar for the longest measurement phrase
+   ("HbA1c 7.5-10.5 % (58-91 mmol/mol)"), duration qualifier ("for at least
+   3 months") or time window ("within 6 months");
+3. assemble what lies between them: lists joined by commas / and / or, with
+   negations ("no", "without", "... excluded"), registry conditions, drug
+   classes and statuses as `has` nodes, and everything else as `manual`
+   text - so every character ends up in a node or in an unparsed span.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from lark import Token
+from lark.exceptions import UnexpectedInput
+from lark.parsers.lalr_analysis import Shift
+
+from . import assemble
+from .grammar import lexer_for, parser
+from .ir import CriterionProblem, Manual, Span, Tree
+from .normalize import normalize
+from .registry import Registry, default_registry
+from .transform import Builder, Measure, Qualifier, ToPhrases, Within
+
+
+@dataclass(frozen=True)
+class CompiledText:
+    status: Literal["compiled", "partial", "manual"]
+    tree: Tree
+    unparsed: tuple[Span, ...]
+    problems: tuple[CriterionProblem, ...]
+
+
+_TRANSFORMER = ToPhrases()
+_TABLES: dict[str, tuple] = {}
+
+
+def _table(start: str) -> tuple:
+    """(states, start state, end state, first token types) of one start symbol's LALR table."""
+    if start not in _TABLES:
+        conf = parser().parse_interactive(start=start).parser_state.parse_conf
+        first = frozenset(t for t in conf.states[conf.start_state] if t.isupper())
+        _TABLES[start] = (conf.states, conf.start_state, conf.end_state, first)
+    return _TABLES[start]
+
+
+def _step(stack: list, states: dict, kind: str) -> bool:
+    """Feed one token type to a bare LALR state stack (no values): the recogniser behind longest match."""
+    while True:
+        action = states[stack[-1]].get(kind)
+        if action is None:
+            return False
+        op, arg = action
+        if op is Shift:
+            stack.append(arg)
+            return True
+        size = len(arg.expansion)
+        if size:
+            del stack[-size:]
+        stack.append(states[stack[-1]][arg.origin.name][1])
+
+
+def _accepts(stack: list, states: dict, end_state) -> bool:
+    stack = list(stack)
+    while True:
+        action = states[stack[-1]].get("$END")
+        if action is None or action[0] is Shift:
+            return False
+        rule = action[1]
+        size = len(rule.expansion)
+        if size:
+            del stack[-size:]
+        stack.append(states[stack[-1]][rule.origin.name][1])
+        if stack[-1] == end_state:
+            return True
+
+
+def _longest(tokens: list[Token], i: int, start: str):
+    """The longest phrase of `start` beginning at token i: (tree, end index) or None."""
+    states, start_state, end_state, _ = _table(start)
+    stack = [start_state]
+    best = None
+    for j in range(i, len(tokens)):
+        if not _step(stack, states, tokens[j].type):
+            break
+        if "$END" in states[stack[-1]] and _accepts(stack, states, end_state):
+            best = j + 1
+    if best is None:
+        return None
+    ip = parser().parse_interactive(start=start)
+    try:
+        for tok in tokens[i:best]:
+            ip.feed_token(tok)
+        return ip.feed_eof(tokens[best - 1]), best
+    except UnexpectedInput:
+        return None
+
+
+def scan(tokens: list[Token], builder: Builder) -> list[object]:
+    """Tokens -> pieces: assemble.MeasurePiece / Qualifier / Within / Token."""
+    pieces: list[object] = []
+    i, n = 0, len(tokens)
+    firsts = {s: _table(s)[3] for s in ("measure", "qualifier", "within")}
+    while i < n:
+        tok = tokens[i]
+        found = None
+        for start in ("measure", "qualifier", "within"):
+            if tok.type not in firsts[start]:
+                continue
+            hit = _longest(tokens, i, start)
+            if hit is None:
+                continue
+            phrase = _TRANSFORMER.transform(hit[0])
+            if isinstance(phrase, Measure):
+                node, unparsed, reason = builder.measure(phrase)
+                if node is None and unparsed is None and reason is None:
+                    continue          # the shape fits but names no concept: not a measurement
+                found = (assemble.MeasurePiece(node, unparsed, reason, phrase.span), hit[1])
+            elif isinstance(phrase, (Qualifier, Within)):
+                if isinstance(phrase, Qualifier) and builder.duration(phrase.val) is None:
+                    continue
+                if isinstance(phrase, Within) and builder.duration(Qualifier(">=", _val(phrase), phrase.span).val) is None:
+                    continue
+                found = (phrase, hit[1])
+            if found:
+                break
+        if found:
+            pieces.append(found[0])
+            i = found[1]
+        else:
+            pieces.append(tok)
+            i += 1
+    return pieces
+
+
+def _val(within: Within):
+    from .transform import Val
+    return Val(within.number, within.unit, None, False, within.span)
+
+
+def compile_criterion(source: str, start: int = 0, end: int | None = None, *, section: str = "inclusion",
+                      registry: Registry | None = None) -> CompiledText:
+    """Compile source[start:end] (one criterion); every span returned is an offset into `source`."""
+    end = len(source) if end is None else end
+    start, end = max(0, min(start, len(source))), max(0, min(end, len(source)))
+    end = max(start, end)
+    registry = registry or default_registry()
+    # trim surrounding white space so spans hug the text
+    while start < end and source[start].isspace():
+        start += 1
+    while end > start and source[end - 1].isspace():
+        end -= 1
+    norm = normalize(source, start, end)
+    lexer = lexer_for(registry)
+    builder = Builder(registry, section, norm, source, lexer)
+    try:
+        tokens = lexer.lex(norm.text)
+        pieces = scan(tokens, builder)
+        return assemble.assemble(pieces, builder, source, start, end)
+    except RecursionError:
+        reason = "criterion too deeply nested to compile"
+    return CompiledText("manual", Manual(text=source[start:end], reason=reason, span=(start, end)), (), ())

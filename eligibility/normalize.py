@@ -1,0 +1,115 @@
+"""Text normalisation for the criterion compiler, with an offset map back to the source.
+
+The grammar sees one canonical spelling of everything that is written many
+ways: ClinicalTrials.gov Markdown escapes (`\\>=`), full-width characters
+(`＞`, `％`, `～`), comparison symbols (`=>`, `≧`, `⩾`), superscript powers
+(`10⁹` -> `10^9`) and the multiplication sign.  Spans must still point into
+the text as the user gave it, so every normalised character remembers the
+[start, end) of the source characters it came from.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# Markdown escapes CT.gov puts before punctuation (CommonMark's escapable set).
+_ESCAPABLE = set("\\`*_{}[]()#+-.!<>=|~'\"$%&,/:;?@^")
+_SUPERSCRIPT = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789"))
+# Multi-character comparison spellings folded into one symbol before lexing.
+_SYMBOLS = re.compile(r">\s?=|=\s?>|<\s?=|=\s?<|[≧⩾≥]|[≦⩽≤]")
+_SYMBOL_MAP = {">=": "≥", "=>": "≥", "<=": "≤", "=<": "≤", "≧": "≥", "⩾": "≥", "≥": "≥", "≦": "≤", "⩽": "≤", "≤": "≤"}
+# Characters whose NFKC form we do not want (they would lose meaning).
+_KEEP = {"×": "x", "µ": "µ", "μ": "µ", "–": "–", "—": "–", "−": "–", "‐": "-", "‑": "-", "’": "'", "‘": "'"}
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """Normalised text plus, per character, the [start, end) it covers in the source."""
+
+    text: str
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+    origin: int  # source offset where the normalised text begins (for empty spans)
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a [start, end) span of the normalised text to the source text."""
+        if end <= start:
+            pos = self.starts[start] if start < len(self.starts) else (self.ends[-1] if self.ends else self.origin)
+            return (pos, pos)
+        return (self.starts[start], self.ends[end - 1])
+
+
+def normalize(source: str, start: int = 0, end: int | None = None) -> Normalized:
+    """Normalise source[start:end]; offsets in the result map back into `source`."""
+    end = len(source) if end is None else end
+    out: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+
+    def emit(chars: str, a: int, b: int) -> None:
+        for ch in chars:
+            out.append(ch)
+            starts.append(a)
+            ends.append(b)
+
+    i = start
+    while i < end:
+        ch = source[i]
+        if ch == "\\" and i + 1 < end and source[i + 1] in _ESCAPABLE:
+            emit(source[i + 1], i, i + 2)
+            i += 2
+            continue
+        if ch in _SUPERSCRIPT:
+            # `10⁹` -> `10^9`, `m²` -> `m^2`: a run of superscript digits is a power
+            j = i
+            while j < end and source[j] in _SUPERSCRIPT:
+                j += 1
+            emit("^", i, i + 1)
+            for k in range(i, j):
+                emit(_SUPERSCRIPT[source[k]], k, k + 1)
+            i = j
+            continue
+        if ch.isascii():
+            emit(ch, i, i + 1)
+        elif ch in _KEEP:
+            emit(_KEEP[ch], i, i + 1)
+        elif ch in "≧⩾≥≦⩽≤":
+            emit(ch, i, i + 1)
+        else:
+            folded = unicodedata.normalize("NFKC", ch)
+            if ch.isspace() or not folded.strip():
+                folded = " "
+            emit(folded.replace("μ", "µ"), i, i + 1)
+        i += 1
+    text = "".join(out)
+    # Fold comparison spellings (`>=`, `=>`, `≧`) to one symbol each.
+    if any(c in text for c in "<>=≧⩾≦⩽"):
+        text, starts, ends = _fold_symbols(text, starts, ends)
+    return Normalized(text, tuple(starts), tuple(ends), start)
+
+
+def _fold_symbols(text: str, starts: list[int], ends: list[int]) -> tuple[str, list[int], list[int]]:
+    pieces: list[str] = []
+    new_starts: list[int] = []
+    new_ends: list[int] = []
+    last = 0
+    for match in _SYMBOLS.finditer(text):
+        a, b = match.span()
+        pieces.append(text[last:a])
+        new_starts.extend(starts[last:a])
+        new_ends.extend(ends[last:a])
+        key = match.group().replace(" ", "")
+        pieces.append(_SYMBOL_MAP.get(key, key))
+        new_starts.append(starts[a])
+        new_ends.append(ends[b - 1])
+        last = b
+    pieces.append(text[last:])
+    new_starts.extend(starts[last:])
+    new_ends.extend(ends[last:])
+    return "".join(pieces), new_starts, new_ends
+
+
+def normalize_phrase_text(text: str) -> str:
+    """Normalise a registry phrase the same way criterion text is normalised (for the lexer)."""
+    return normalize(text).text.lower()
