@@ -206,3 +206,41 @@ def test_duckdb_views_latest_value_agrees_with_reader(as_of):
     assert sql == python and len(sql) > 10
     deaths = dict(con.execute("SELECT person_id, death_date FROM death").fetchall())
     assert deaths["05ac6b28-140c-3bc0-2260-ad0e5a0e03cb"] == date(2000, 9, 19)
+
+
+@needs_sample
+@pytest.mark.parametrize("as_of", [date(2019, 12, 31), date(2022, 3, 4)])
+def test_hba1c_and_bmi_outcomes_follow_latest_values(as_of):
+    """I1 HbA1c >= 7.0 %, I2 24 <= BMI <= 40: outcomes from plain-csv latest values vs screening."""
+    from eligibility.evaluate import compile_plan
+    from eligibility.ir import Trial
+
+    trial = Trial.from_json((CASES / "trial_long.json").read_text())
+    plan = compile_plan(trial, default_registry(), as_of)
+    patients, _ = read(SYNTHEA, as_of)
+    hba1c, bmi = expected_latest("4548-4", as_of, 365), expected_latest("39156-5", as_of, 365)
+
+    def outcome(latest, test):
+        if latest is None or not latest[2]:
+            return "unknown"
+        return "pass" if test(latest[1]) else "fail"
+
+    seen = set()
+    for pid, patient in patients.items():
+        got = dict(zip([c.id for c in trial.criteria], plan.evaluate(patient).outcomes))
+        want_i1 = outcome(hba1c.get(pid), lambda v: v >= 7.0)
+        want_i2 = outcome(bmi.get(pid), lambda v: 24.0 <= v <= 40.0)
+        assert (got["I1"], got["I2"]) == (want_i1, want_i2), pid
+        seen |= {want_i1, want_i2}
+    assert {"pass", "fail", "unknown"} <= seen
+
+
+def test_cli_rejects_a_folder_that_is_no_export():
+    from click.testing import CliRunner
+
+    from eligibility.cli import main
+
+    result = CliRunner().invoke(main, ["screen", str(CASES / "trial_long.json"), str(CASES / "not_an_export"),
+                                       "--as-of", "2021-01-01"])
+    assert result.exit_code == 1
+    assert "E-DATA-FOLDER" in result.output and "Synthea" in result.output and "OMOP" in result.output
