@@ -141,3 +141,43 @@ def test_missing_tables_and_columns(tmp_path):
     with pytest.raises(DataInputError) as err:
         read(tmp_path, date(2021, 1, 1))
     assert "measurement_date" in str(err.value)
+
+
+def _sql_omop_available() -> bool:
+    try:
+        import duckdb  # noqa: F401
+
+        from eligibility import sql_omop  # noqa: F401  (the engine's OMOP source layer)
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _sql_omop_available(), reason="the SQL engine's OMOP source (eligibility.sql_omop) is not there yet")
+@pytest.mark.parametrize("folder", [OMOP, OMOP.parent / "synthea"], ids=["omop", "synthea"])
+@pytest.mark.parametrize("as_of", [date(2020, 12, 31), date(2021, 12, 31)])
+def test_duckdb_outcomes_equal_python_evaluator(folder, as_of):
+    """Differential: trial_to_sql(schema='omop') on the long views == reader + Python evaluator, per criterion."""
+    import duckdb
+
+    from eligibility.engines.long_views import register_long_views
+    from eligibility.evaluate import compile_plan
+    from eligibility.sqlgen import trial_to_sql
+
+    if not folder.exists():
+        pytest.skip("shared sample not present")
+    trial = Trial.from_json((CASES / "trial_long.json").read_text())
+    ids = [c.id for c in trial.criteria]
+    plan = compile_plan(trial, default_registry(), as_of)
+    patients, _ = read(folder, as_of)
+    python = {pid: (r.verdict, *r.outcomes) for pid, p in patients.items() if (r := plan.evaluate(p))}
+    con = duckdb.connect()
+    register_long_views(con, folder)
+    query = trial_to_sql(trial, schema="omop", as_of=as_of, lookback_days=365)
+    cursor = con.execute(query)
+    names = [d[0] for d in cursor.description]
+    sql = {str(row[names.index("patient_id")]): (row[names.index("verdict")], *(row[names.index(i)] for i in ids))
+           for row in cursor.fetchall()}
+    assert sql.keys() == python.keys()
+    differ = {pid: (python[pid], sql[pid]) for pid in python if python[pid] != sql[pid]}
+    assert not differ
