@@ -126,6 +126,8 @@ def test_fixture_variants_and_bad_values():
     assert p2.medications == {"A10BJ02", "liraglutide"}
     assert p2.measurements["bmi"].value == 27.5
     assert "no date" in patients["3"].measurements["body_weight"].reason
+    creat3 = patients["3"].measurements["serum_creatinine"]                     # operator 0, source "<0.2"
+    assert (creat3.value, creat3.comparator) == (0.2, "<")
     counts = source.stats.unknown_codes
     assert counts["OMOP 3036277"] == 1 and counts["OMOP 3000483"] == 1 and counts["OMOP 999"] == 1
 

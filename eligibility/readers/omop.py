@@ -24,7 +24,7 @@ from pathlib import Path
 from ..errors import DataInputError
 from ..patient import Patient
 from ..registry import Registry
-from .observations import LongAssembler, cell, find_table, open_table, parse_day
+from .observations import LongAssembler, cell, find_table, open_table, parse_day, split_comparator
 
 _ICD10 = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$", re.I)
 
@@ -183,8 +183,12 @@ def _measurements(asm: LongAssembler, path: Path, concepts: _Concepts, table: st
             uln = None
         when = cell(row, i_date) or cell(row, i_dt)
         stamp = cell(row, i_dt)
+        operator = operators.get(_int(cell(row, cols["operator_concept_id"])))
+        if operator is None and isinstance(value, float):
+            # no operator concept, but the source text may still say "<0.3"
+            operator = split_comparator(cell(row, cols["value_source_value"]))[0]
         asm.observation(cell(row, i_pid), concept, label, stamp if stamp[:10] == when[:10] and stamp else when,
-                        value, unit, operators.get(_int(cell(row, cols["operator_concept_id"]))), uln)
+                        value, unit, operator, uln)
     asm.unknown(unknown, "OMOP")
 
 
