@@ -180,6 +180,7 @@ class _Builder:
         cid, name = node.concept, self.name(node.concept)
         concept = self.registry.concepts.get(cid)
         default_uln = concept.uln if concept else None
+        value_unit = concept.canonical_unit if concept else ""
         is_uln = node.canonical_unit == ULN
         if isinstance(node, Compare):
             lo, lo_open, hi, hi_open = _region(node.op, node.canonical_value)
@@ -241,9 +242,9 @@ class _Builder:
             if isinstance(node, Compare):
                 bound = low if low != -_INF else high
                 if code == U:
-                    return U, [f"{name} {words.observed(m, node.canonical_unit if not is_uln else (m.unit or ''), bound, detail)}"
+                    return U, [f"{name} {words.observed(m, value_unit, bound)}"
                                f" cannot be compared with {words.SYMBOL[node.op]} {words.fmt_bound(bound, node.canonical_unit)}"]
-                return code, [words.compare_text(name, node, m, bound, code == T, uln, detail)]
+                return code, [words.compare_text(name, node, m, bound, code == T, uln, detail, value_unit)]
             if code == T:
                 side = "in"
             elif code == U:
@@ -251,7 +252,7 @@ class _Builder:
             else:
                 side = "low" if low != -_INF and not holds(">" if lo_open else ">=", m.value, low) else "high"
             return code, [words.range_text(name, node, m, None if low == -_INF else low,
-                                           None if high == _INF else high, side, detail, uln)]
+                                           None if high == _INF else high, side, detail, uln, value_unit)]
         return fn, ex
 
 

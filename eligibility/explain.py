@@ -53,10 +53,10 @@ def observed(m: Measurement, canonical_unit: str, bound: float | None = None, de
     elif m.unit is not None and abs(float(number) - m.value) > EPS * max(1.0, abs(m.value)):
         given = m.raw if not _PLAIN_NUMBER.match(m.raw) else f"{m.raw} {m.unit}"
         text = f"{prefix}{given} = {fmt_near(m.value, bound)} {unit}"
+    elif m.unit is not None:
+        text = f"{prefix}{m.raw if not _PLAIN_NUMBER.match(m.raw) else f'{m.raw} {m.unit}'}"
     else:
         text = f"{prefix}{number} {unit}"
-    if detail:
-        text += provenance(m)
     return text
 
 
@@ -79,39 +79,36 @@ def bound_text(value: float, canonical: float, node_unit: str | None, canonical_
     return shown
 
 
-def compare_text(name: str, node: Compare, m: Measurement, bound: float, holds: bool,
-                 uln: float | None, detail: bool) -> str:
+def _compare_text(name: str, node: Compare, m: Measurement, bound: float, holds: bool,
+                  uln: float | None, value_unit: str) -> str:
     relation = SYMBOL[node.op] if holds else NEGATED[node.op]
-    unit = node.canonical_unit if node.canonical_unit != ULN else _measured_unit(m)
+    unit = node.canonical_unit if node.canonical_unit != ULN else value_unit
     limit = bound_text(node.value, bound, node.unit, node.canonical_unit, uln)
     if node.canonical_unit == ULN and uln is not None:
-        limit = f"{fmt_bound(node.value, '')} × ULN = {fmt_bound(bound, '')} {display_unit(unit)}"
-    return f"{name} {observed(m, unit, bound, detail)} {relation} {limit}"
+        shown = display_unit(unit)
+        limit = f"{fmt_bound(node.value, '')} × ULN ({fmt_bound(uln, '')} {shown}) = {fmt_bound(bound, '')} {shown}"
+    return f"{name} {observed(m, unit, bound)} {relation} {limit}"
 
 
-def range_text(name: str, node: Range, m: Measurement, low: float | None, high: float | None,
-               side: str, detail: bool, uln: float | None = None) -> str:
+def _range_text(name: str, node: Range, m: Measurement, low: float | None, high: float | None,
+                side: str, uln: float | None, value_unit: str) -> str:
     """side: 'in' (TRUE), 'low' (below the low bound), 'high' (above the high bound)."""
-    unit = node.canonical_unit if node.canonical_unit != ULN else _measured_unit(m)
+    unit = node.canonical_unit if node.canonical_unit != ULN else value_unit
     if side == "low":
         relation = "<" if node.low_inclusive else "≤"
-        return f"{name} {observed(m, unit, low, detail)} {relation} {bound_text(node.low, low, node.unit, node.canonical_unit, uln)}"
+        return f"{name} {observed(m, unit, low)} {relation} {bound_text(node.low, low, node.unit, node.canonical_unit, uln)}"
     if side == "high":
         relation = ">" if node.high_inclusive else "≥"
-        return f"{name} {observed(m, unit, high, detail)} {relation} {bound_text(node.high, high, node.unit, node.canonical_unit, uln)}"
+        return f"{name} {observed(m, unit, high)} {relation} {bound_text(node.high, high, node.unit, node.canonical_unit, uln)}"
     if low is not None and high is not None:
         nearest = low if abs(m.value - low) <= abs(m.value - high) else high
         span = f"{fmt_bound(low, unit)}–{fmt_bound(high, unit)} {display_unit(unit)}"
         if node.unit and (node.low, node.high) != (low, high):
             span += f" ({fmt_bound(node.low, '')}–{fmt_bound(node.high, '')} {node.unit})"
-        return f"{name} {observed(m, unit, nearest, detail)} within {span}"
+        return f"{name} {observed(m, unit, nearest)} within {span}"
     if low is not None:
-        return f"{name} {observed(m, unit, low, detail)} {'≥' if node.low_inclusive else '>'} {bound_text(node.low, low, node.unit, node.canonical_unit, uln)}"
-    return f"{name} {observed(m, unit, high, detail)} {'≤' if node.high_inclusive else '<'} {bound_text(node.high, high, node.unit, node.canonical_unit, uln)}"
-
-
-def _measured_unit(m: Measurement) -> str:
-    return m.unit or ""
+        return f"{name} {observed(m, unit, low)} {'≥' if node.low_inclusive else '>'} {bound_text(node.low, low, node.unit, node.canonical_unit, uln)}"
+    return f"{name} {observed(m, unit, high)} {'≤' if node.high_inclusive else '<'} {bound_text(node.high, high, node.unit, node.canonical_unit, uln)}"
 
 
 def missing_text(name: str) -> str:
@@ -159,3 +156,15 @@ def render_patient(result, trial, as_of) -> str:
         for text in texts:
             lines.append(f"  {'':<{width}}  {'':<7}    - {text}")
     return "\n".join(lines)
+
+
+def compare_text(name: str, node: Compare, m: Measurement, bound: float, holds: bool,
+                 uln: float | None, detail: bool, value_unit: str) -> str:
+    text = _compare_text(name, node, m, bound, holds, uln, value_unit)
+    return text + provenance(m) if detail else text
+
+
+def range_text(name: str, node: Range, m: Measurement, low: float | None, high: float | None,
+               side: str, detail: bool, uln: float | None, value_unit: str) -> str:
+    text = _range_text(name, node, m, low, high, side, uln, value_unit)
+    return text + provenance(m) if detail else text

@@ -1,0 +1,132 @@
+"""Evaluation cases as data (tests/cases/evaluate_*.jsonl): a tree, a wide-CSV row, the expected outcome.
+
+Each case goes through the real path: the row is written as a CSV file, read
+by the wide CSV reader, and evaluated by the compiled plan.  The expected
+outcomes were worked out by hand from DESIGN §6/§7 and docs/patient-data.md.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from pydantic import TypeAdapter
+
+from eligibility.evaluate import F, R, T, U, Plan
+from eligibility.ir import Criterion, Manual, Compare, All, AnyOf, Not, Trial, TrialInfo, Tree
+from eligibility.readers import ReadStats
+from eligibility.readers.wide_csv import read_wide_csv
+from eligibility.registry import default_registry
+from eligibility.patient import Measurement, Patient
+
+CASES = Path(__file__).parent / "cases"
+AS_OF = date(2026, 1, 1)
+TREE = TypeAdapter(Tree)
+
+
+def _load(name: str) -> list[dict]:
+    lines = (CASES / name).read_text("utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def _with_spans(node: dict) -> dict:
+    node = dict(node)
+    node.setdefault("span", [0, 0])
+    if "children" in node:
+        node["children"] = [_with_spans(c) for c in node["children"]]
+    if "child" in node:
+        node["child"] = _with_spans(node["child"])
+    return node
+
+
+def _trial(tree: dict, section: str) -> Trial:
+    cid = "I1" if section == "inclusion" else "E1"
+    criterion = Criterion(id=cid, section=section, text="case", span=(0, 4), status="compiled",
+                          tree=TREE.validate_python(_with_spans(tree)))
+    return Trial(trial=TrialInfo(title="case"), criteria=(criterion,))
+
+
+def _patient(row: dict, tmp_path: Path) -> Patient:
+    path = tmp_path / "row.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["patient_id", *row])
+        writer.writerow(["P1", *row.values()])
+    patients = list(read_wide_csv([path], as_of=AS_OF, registry=default_registry(), stats=ReadStats()))
+    assert len(patients) == 1
+    return patients[0]
+
+
+CASE_FILES = ["evaluate_conversions.jsonl", "evaluate_categorical.jsonl"]
+ALL_CASES = [(name, case) for name in CASE_FILES for case in _load(name)]
+
+
+@pytest.mark.parametrize("case", [c for _, c in ALL_CASES], ids=[c["name"] for _, c in ALL_CASES])
+def test_case(case: dict, tmp_path: Path) -> None:
+    trial = _trial(case["tree"], case.get("section", "inclusion"))
+    plan = Plan(trial, default_registry(), AS_OF)
+    patient = _patient(case["row"], tmp_path)
+    result = plan.evaluate(patient, detail=True)
+    assert result.outcomes == [case["outcome"]], result.details
+    if "verdict" in case:
+        assert result.verdict == case["verdict"]
+    if "explains" in case:
+        assert any(case["explains"] in text for text in result.details[0]), result.details[0]
+    if "reason" in case:
+        assert any(case["reason"] in text for text in result.reasons), result.reasons
+    # the fast closure and its explaining twin agree
+    assert plan.criteria[0].fn(patient) == plan.criteria[0].ex(patient, False)[0]
+    # a non-pass outcome always explains itself in the reasons column
+    if result.outcomes[0] != "pass":
+        assert any(text.startswith(f"{plan.ids[0]} {result.outcomes[0]}: ") for text in result.reasons)
+
+
+_ATOMS = {
+    "T": {"kind": "compare", "concept": "bmi", "op": ">=", "value": 20, "unit": "kg/m2", "canonical_value": 20, "canonical_unit": "kg/m2"},
+    "F": {"kind": "compare", "concept": "bmi", "op": ">=", "value": 100, "unit": "kg/m2", "canonical_value": 100, "canonical_unit": "kg/m2"},
+    "U": {"kind": "compare", "concept": "hba1c", "op": ">=", "value": 7, "unit": "%", "canonical_value": 7, "canonical_unit": "%"},
+    "R": {"kind": "manual", "text": "ask the patient", "reason": "not computable"},
+}
+_CODES = {"F": F, "T": T, "U": U, "R": R}
+KLEENE = _load("evaluate_kleene.jsonl")
+
+
+@pytest.mark.parametrize("case", KLEENE, ids=[f"{c['op']}({c.get('a', '')},{c.get('b', '')})" for c in KLEENE])
+def test_kleene_tables(case: dict) -> None:
+    args = [_ATOMS[case[k]] for k in ("a", "b") if k in case]
+    tree = {"kind": "not", "child": args[0]} if case["op"] == "not" else {"kind": case["op"], "children": args}
+    plan = Plan(_trial(tree, "inclusion"), default_registry(), AS_OF)
+    patient = Patient(id="P", row=1, measurements={"bmi": Measurement(30.0, "30")})
+    assert plan.codes(patient) == [_CODES[case["result"]]]
+    assert plan.criteria[0].ex(patient, True)[0] == _CODES[case["result"]]
+
+
+def test_censored_value_decides_only_when_the_whole_interval_agrees() -> None:
+    """A FHIR-style `<0.1` C-peptide is certainly below 1 ng/mL, but cannot tell against 0.05."""
+    low = {"kind": "compare", "concept": "c_peptide_fasting", "op": ">=", "value": 1, "unit": "ng/mL",
+           "canonical_value": 1, "canonical_unit": "ng/mL"}
+    tiny = dict(low, value=0.05, canonical_value=0.05)
+    censored = Patient(id="P", row=1, measurements={"c_peptide_fasting": Measurement(0.1, "<0.1", comparator="<")})
+    assert Plan(_trial(low, "inclusion"), default_registry(), AS_OF).codes(censored) == [F]
+    assert Plan(_trial(tiny, "inclusion"), default_registry(), AS_OF).codes(censored) == [U]
+
+
+def test_seed_trial_plan_never_builds_pint_objects_per_patient(monkeypatch) -> None:
+    """Units are resolved at compile time: evaluating patients must not touch pint."""
+    import pint
+
+    trial = Trial.from_json((CASES / "seed_trial.json").read_text("utf-8"))
+    plan = Plan(trial, default_registry(), AS_OF)
+
+    def forbidden(*_args, **_kwargs):
+        raise AssertionError("pint used while evaluating a patient")
+
+    monkeypatch.setattr(pint.Quantity, "__new__", forbidden)
+    monkeypatch.setattr(pint.UnitRegistry, "parse_expression", forbidden)
+    patient = Patient(id="P", row=1, measurements={"bmi": Measurement(30.0, "30"), "hba1c": Measurement(7.5, "58", "mmol/mol")},
+                      medications=frozenset({"metformin", "A10BA02"}), conditions=frozenset())
+    result = plan.evaluate(patient, detail=True)
+    assert result.outcomes[plan.ids.index("I3")] == "pass"
+    assert result.outcomes[plan.ids.index("I5")] == "pass"
