@@ -1,0 +1,205 @@
+"""Trial assembly: structured age/sex fields, items with sub-items, problem locations, compiled files."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from eligibility.errors import TrialInputError
+from eligibility.ir import All, Has, Manual, Range, walk
+from eligibility.segment import segment
+from eligibility.trials import compile_trial_file, compile_trial_text
+
+REAL = Path("/work/shared/corpus/real_trials_sample.csv")
+
+
+def ctgov(criteria: str, **elig) -> str:
+    module = {"eligibilityCriteria": criteria, **{k: v for k, v in elig.items() if v is not None}}
+    return json.dumps({"protocolSection": {"identificationModule": {"nctId": "NCT09999999"},
+                                           "eligibilityModule": module}}, indent=2, ensure_ascii=False)
+
+
+SIMPLE = "Inclusion Criteria:\n\n* Pregnancy\n"
+
+# (minimumAge, maximumAge) -> (low, high, unit, canonical_low, canonical_high); years are 365.25 days
+AGE_CASES = [
+    (("20 Years", "65 Years"), (20, 65, "a", 20, 65)),
+    (("6 Months", None), (6, None, "mo", 0.5, None)),
+    (("N/A", "17 Years"), (None, 17, "a", None, 17)),
+    (("6 Months", "17 Years"), (0.5, 17, "a", 0.5, 17)),
+    (("2 Weeks", None), (2, None, "wk", 14 / 365.25, None)),
+    (("30 Days", "1 Year"), (30 / 365.25, 1, "a", 30 / 365.25, 1)),
+]
+
+
+@pytest.mark.parametrize("fields,expected", AGE_CASES, ids=[str(c[0]) for c in AGE_CASES])
+def test_age_fields_become_a_range_in_years(fields, expected):
+    trial, problems = compile_trial_text(ctgov(SIMPLE, minimumAge=fields[0], maximumAge=fields[1]), "ctgov", "t.json")
+    assert problems == []
+    age = trial.criteria[0]
+    assert (age.id, age.section, age.status, age.span) == ("age", "inclusion", "compiled", (0, 0))
+    tree = age.tree
+    assert isinstance(tree, Range) and tree.concept == "age" and tree.canonical_unit == "a"
+    low, high, unit, clow, chigh = expected
+    assert tree.unit == unit
+    assert tree.low == pytest.approx(low) and tree.high == pytest.approx(high)
+    assert tree.canonical_low == pytest.approx(clow) and tree.canonical_high == pytest.approx(chigh)
+    assert tree.low_inclusive and tree.high_inclusive
+
+
+@pytest.mark.parametrize("fields", [(None, None), ("N/A", "N/A")])
+def test_no_age_limit_means_no_age_criterion(fields):
+    trial, problems = compile_trial_text(ctgov(SIMPLE, minimumAge=fields[0], maximumAge=fields[1]), "ctgov", "t.json")
+    assert problems == [] and [c.id for c in trial.criteria] == ["I1"]
+
+
+def test_inverted_age_limits_are_reported():
+    text = ctgov(SIMPLE, minimumAge="30 Years", maximumAge="20 Years")
+    trial, problems = compile_trial_text(text, "ctgov", "t.json")
+    assert [p.code for p in problems] == ["E-TRIAL-AGE"]
+    assert isinstance(trial.criteria[0].tree, Manual) and trial.criteria[0].status == "manual"
+    line = text.splitlines()[problems[0].line - 1]
+    assert '"minimumAge": "30 Years"' in line and line[problems[0].column - 1:].startswith("30 Years")
+
+
+@pytest.mark.parametrize("value,tree", [
+    ("ALL", All(span=(0, 0), children=())),
+    ("FEMALE", Has(span=(0, 0), category="status", code="sex_female", label="female")),
+    ("MALE", Has(span=(0, 0), category="status", code="sex_male", label="male")),
+])
+def test_sex_field(value, tree):
+    trial, problems = compile_trial_text(ctgov(SIMPLE, sex=value), "ctgov", "t.json")
+    assert problems == []
+    sex = trial.criteria[0]
+    assert (sex.id, sex.status, sex.tree) == ("sex", "compiled", tree)
+
+
+def test_unreadable_sex_is_manual_and_reported():
+    trial, problems = compile_trial_text(ctgov(SIMPLE, sex="UNKNOWN"), "ctgov", "t.json")
+    assert [p.code for p in problems] == ["E-TRIAL-SEX"]
+    assert trial.criteria[0].status == "manual"
+    assert [c.id for c in trial.criteria] == ["sex", "I1"]
+
+
+SUBITEMS = """Inclusion Criteria:
+1. Any of the following:
+   a) HbA1c ≥ 8.0%
+   b) Fasting plasma glucose ≥ 7.0 mmol/L
+2. Laboratory values at screening:
+   a) BMI ≤ 35 kg/m2
+   b) ALT ≤ 2.5 x ULN
+3. Women must use one of these methods:
+   a) oral contraception
+   b) abstinence
+"""
+
+
+def test_items_with_sub_items_combine_their_trees():
+    trial, problems = compile_trial_text(SUBITEMS, "text", "sub.txt")
+    assert problems == []
+    by_id = {c.id: c for c in trial.criteria}
+    assert list(by_id) == ["I1", "I2", "I3"]
+    i1, i2, i3 = by_id["I1"], by_id["I2"], by_id["I3"]
+    # "any of the following" -> any; the lead is a connector, absorbed into the node
+    assert i1.tree.kind == "any" and i1.status == "compiled"
+    assert [(c.kind, c.concept, c.op, c.canonical_value) for c in i1.tree.children] == [
+        ("compare", "hba1c", ">=", 8.0), ("compare", "fasting_plasma_glucose", ">=", 7.0)]
+    assert i2.tree.kind == "all"
+    assert [(c.concept, c.op, c.canonical_value, c.canonical_unit) for c in i2.tree.children] == [
+        ("bmi", "<=", 35.0, "kg/m2"), ("alt", "<=", 2.5, "{ULN}")]
+    # nothing computable anywhere: one manual node over the whole block
+    assert i3.status == "manual" and isinstance(i3.tree, Manual)
+    for crit in trial.criteria:
+        assert trial.criteria_text[crit.span[0]:crit.span[1]] == crit.text
+        assert crit.tree.span == crit.span
+        for node in walk(crit.tree):
+            assert crit.span[0] <= node.span[0] <= node.span[1] <= crit.span[1]
+    # each sub-tree sits on its own sub-item's text
+    seg = segment(trial.criteria_text)
+    subs = {it.id: it.span for it in seg.all_items()}
+    assert i1.tree.children[1].span[0] >= subs["I1.2"][0] and i1.tree.children[1].span[1] <= subs["I1.2"][1]
+
+
+def test_problem_located_in_ctgov_json_file(tmp_path):
+    text = ctgov("Inclusion Criteria:\n\n* BMI \\>= 25 kg/m2\n* HbA1c \\>= 7 furlongs\n")
+    path = tmp_path / "study.json"
+    path.write_text(text, "utf-8")
+    trial, problems = compile_trial_file(path)
+    assert len(problems) == 1
+    err = problems[0]
+    raw_line = text.splitlines()[err.line - 1]
+    assert err.file == str(path) and '"eligibilityCriteria"' in raw_line and err.source_line == raw_line
+    # the column falls on the escaped criterion inside the JSON string literal
+    start = raw_line.index("HbA1c \\\\>= 7 furlongs")
+    assert start < err.column <= start + len("HbA1c \\\\>= 7 furlongs")
+    bmi = next(c for c in trial.criteria if c.id == "I1").tree
+    assert (bmi.kind, bmi.concept, bmi.op, bmi.canonical_value) == ("compare", "bmi", ">=", 25.0)
+
+
+def test_problem_located_in_xml_file(tmp_path):
+    xml = ("<clinical_study>\n <eligibility>\n  <criteria>\n   <textblock>\n     Inclusion Criteria:\n"
+           "       - BMI &gt;= 25 kg/m2\n       - HbA1c &gt;= 7 furlongs\n   </textblock>\n  </criteria>\n"
+           " </eligibility>\n</clinical_study>\n")
+    path = tmp_path / "legacy.xml"
+    path.write_text(xml, "utf-8")
+    _, problems = compile_trial_file(path)
+    assert len(problems) == 1
+    assert problems[0].line == 7
+    assert 10 <= problems[0].column <= len("       - HbA1c &gt;= 7 furlongs")
+
+
+def test_compiled_file_reports_its_stored_problems(tmp_path):
+    trial, problems = compile_trial_text("Inclusion Criteria:\n1. HbA1c ≥ 7 furlongs\n", "text", "a.txt")
+    assert len(problems) == 1
+    path = tmp_path / "compiled.json"
+    path.write_text(trial.to_json(), "utf-8")
+    again, again_problems = compile_trial_file(path)
+    assert again == trial
+    assert [p.code for p in again_problems] == [p.code for p in problems]
+    assert again_problems[0].line == 1 and again_problems[0].source_line is not None
+
+
+def test_hand_edited_compiled_file_is_validated(tmp_path):
+    trial, _ = compile_trial_text("Inclusion Criteria:\n1. BMI ≥ 25 kg/m2\n", "text", "a.txt")
+    doc = json.loads(trial.to_json())
+    doc["criteria"][0]["tree"]["kind"] = "between"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc), "utf-8")
+    with pytest.raises(TrialInputError) as info:
+        compile_trial_file(path)
+    assert info.value.code == "E-TRIAL-COMPILED" and "criteria.0.tree" in info.value.message
+    doc = json.loads(trial.to_json())
+    doc["criteria"][0]["span"] = [0, 10_000]
+    path.write_text(json.dumps(doc), "utf-8")
+    with pytest.raises(TrialInputError, match="outside criteria_text"):
+        compile_trial_file(path)
+
+
+@pytest.mark.parametrize("text,code", [
+    ("", "E-TRIAL-EMPTY"),
+    ('{"protocolSection": {"eligibilityModule": {}}}', "E-TRIAL-NO-CRITERIA"),
+    ('{"studies": []}', "E-TRIAL-JSON-SHAPE"),
+    ("<clinical_study><eligibility/></clinical_study>", "E-TRIAL-NO-CRITERIA"),
+    ("Inclusion Criteria:\n\nExclusion Criteria:\n", "E-TRIAL-NO-CRITERIA"),
+])
+def test_unusable_trials_raise(text, code):
+    with pytest.raises(TrialInputError) as info:
+        compile_trial_text(text, "auto", "x")
+    assert info.value.code == code
+
+
+@pytest.mark.skipif(not REAL.exists(), reason="shared corpus not present")
+def test_real_trials_compile_without_loss():
+    with REAL.open(newline="", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["#nct_id"].startswith("NCT")]
+    for row in rows:
+        trial, _ = compile_trial_text(row["eligibility_criteria"], "text", row["#nct_id"])
+        ids = [c.id for c in trial.criteria]
+        assert len(ids) == len(set(ids))
+        assert len(ids) == len(segment(trial.criteria_text).items)
+        for crit in trial.criteria:
+            assert trial.criteria_text[crit.span[0]:crit.span[1]] == crit.text
+            if isinstance(crit.tree, Manual):
+                assert crit.status == "manual"
