@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import date, timedelta
 from functools import lru_cache
+from math import isfinite
 from pathlib import Path
 
 from ..errors import DataInputError, UnitError
@@ -37,6 +38,7 @@ from ..registry import Ingredient, Registry
 from ..units import Conversion, conversion, display_unit
 
 _COMPARATORS = ("<=", ">=", "<", ">", "=")
+_EMPTY: dict = {}
 _DATES: dict[str, date | None] = {}
 
 
@@ -186,8 +188,14 @@ class LongAssembler:
                     unit: str | None, comparator: str | None = None, uln: float | None = None) -> None:
         """One observation already mapped to a registry concept (`code` names it, e.g. 'LOINC 4548-4')."""
         day = parse_day(when)
-        if day is not None and day > self.as_of:
-            return
+        stamp = when or ""
+        if day is not None:
+            if day > self.as_of:
+                return
+            # older than the usable value already kept: it can change nothing (the common case)
+            cur = self._valid.get(pid, _EMPTY).get(concept)
+            if cur is not None and (cur[0] > day or (cur[0] == day and cur[1] > stamp)):
+                return
         unit = (unit or "").strip() or None
         problem = None
         number = 0.0
@@ -195,14 +203,17 @@ class LongAssembler:
             number, text = value, repr(value)
         else:
             text = (value or "").strip()
-            op, digits = split_comparator(text)
-            comparator = comparator or op
+            if text[:1] in ("<", ">", "="):
+                op, digits = split_comparator(text)
+                comparator = comparator or op
+            else:
+                digits = text
             try:
                 number = float(digits)
             except ValueError:
                 problem = "no value" if not text else f"{text!r} is not a number"
             else:
-                if number != number or number in (float("inf"), float("-inf")):
+                if not isfinite(number):
                     problem = f"{text!r} is not a number"
         raw = f"{text} {unit}" if unit else text
         canonical = 0.0
@@ -219,13 +230,8 @@ class LongAssembler:
                     problem = f"{raw} is implausible (plausible {plausible[0]:g}–{plausible[1]:g} {cu})"
         if problem is None and day is None:
             problem = f"no date ({when!r})" if when else "no date"
-        stamp = when or ""
         if problem is None:
-            table = self._valid.setdefault(pid, {})
-            cur = table.get(concept)
-            if cur is not None and (cur[0] > day or (cur[0] == day and cur[1] > stamp)):
-                return
-            table[concept] = (day, stamp, Measurement(canonical, raw, unit, day, code, comparator),
+            self._valid.setdefault(pid, {})[concept] = (day, stamp, Measurement(canonical, raw, unit, day, code, comparator),
                               None if uln is None or conv is None or isinstance(conv, str) else conv.apply(uln))
             return
         name = self.registry.concepts[concept].name
