@@ -29,6 +29,9 @@ character ends up in an item's body, an item's marker, or a heading.
   untitled list of requirements); `require_headings=True` (plain-text trial
   files, whose format has the headings) makes a text without any heading an
   error instead.
+- CT.gov often flattens sub-lists; where that changes the meaning (a bullet
+  ending "at least one of the following:") the bullets after it are taken
+  back as its sub-items (see `_regroup`).
 - Ids: `I<n>`/`E<n>` with the item's own number when numbered, else the next
   number after the last one used in that section kind; a number already used
   (a second numbered group restarting at 1) also takes the next free number.
@@ -301,7 +304,7 @@ def segment(text: str, *, require_headings: bool = False, source: str | None = N
         prev_blank = False
         n += 1
     empty: list[Heading] = []
-    items = _freeze(roots, empty)
+    items = _freeze(_regroup(text, roots), empty)
     return Segmentation(tuple(items), tuple(sorted(headings + empty, key=lambda h: h.start)))
 
 
@@ -326,6 +329,41 @@ def _continuation_owner(text: str, stack: list[_Open], line: _Line, prev_blank: 
         if open_item.indent < line.indent or (not prev_blank and open_item.indent <= line.indent):
             return open_item
     return stack[0]
+
+
+_ANY_INTRO = re.compile(r"\b(at least (one|1)|any (one )?of|one or more of|either)\b[^:]*:\s*$", re.I)
+_LIST_GOES_ON = re.compile(r"([;,]|\b(or|and))\s*$", re.I)
+
+
+def _regroup(text: str, nodes: list[_Open]) -> list[_Open]:
+    """Undo CT.gov's flattening of "at least one of the following:" lists.
+
+    Only there does nesting change the meaning (one of them, not all of them).
+    A bullet item ending with such an intro, without sub-items of its own,
+    takes the bullets right after it as sub-items: the first one, and each
+    next one while the previous ends as a list goes on (`;`, `,`, or, and).
+    """
+    out: list[_Open] = []
+    k = 0
+    while k < len(nodes):
+        node = nodes[k]
+        out.append(node)
+        k += 1
+        if node.children:
+            node.children = _regroup(text, node.children)
+            continue
+        if node.start < 0 or not node.cls.startswith("bullet") or not _ANY_INTRO.search(text[node.start:node.end]):
+            continue
+        while k < len(nodes):
+            nxt = nodes[k]
+            if nxt.cls != node.cls or nxt.start < 0 or nxt.children or text[node.end:nxt.marker[0]].strip():
+                break
+            node.children.append(nxt)
+            node.end = nxt.end
+            k += 1
+            if not _LIST_GOES_ON.search(text[nxt.start:nxt.end]):
+                break
+    return out
 
 
 def _freeze(roots: list[_Open], empty: list[Heading]) -> list[Item]:

@@ -153,7 +153,8 @@ def _compile_item(text: str, item: Item, compile_criterion, registry: Registry):
         return "manual", Manual(span=item.span, text=text[item.start:item.end], reason=reason), [], problems
     trees = tuple(res[1] for res in results)
     node = (AnyOf if any_of else All)(span=item.span, children=trees)
-    status = "partial" if any(res[0] != "compiled" for res in results) or unparsed else "compiled"
+    # as for one item: manual parts are nodes (they decide by review); only unparsed text makes it partial
+    status = "partial" if unparsed else "compiled"
     return status, node, unparsed, problems
 
 

@@ -126,6 +126,28 @@ def test_real_trial_details():
     assert len(seg.items) == 10
 
 
+@pytest.mark.skipif(not REAL.exists(), reason="shared corpus not present")
+def test_flattened_any_of_list_is_nested_again():
+    text = dict(_real_trials())["NCT04346355"]
+    seg = segment(text)
+    by_id = {it.id: it for it in seg.all_items()}
+    assert [c.id for c in by_id["I6"].children] == ["I6.1", "I6.2", "I6.3"]
+    assert _squash(text[by_id["I6.2"].start:by_id["I6.2"].end]) == "Serum CRP greater than or equal to 10 mg/dl;"
+    assert [it.id for it in seg.items if it.section == "inclusion"] == [f"I{n}" for n in range(1, 7)]
+
+
+def test_flattened_list_rule_is_conservative():
+    text = ("Inclusion Criteria:\n- At least one of the following:\n- HbA1c ≥ 8%;\n- FPG ≥ 7 mmol/L\n- Consent\n"
+            "- Adequate organ function as follows:\n- ANC ≥ 1.5\n"
+            "1. Any of the following:\n2. BMI ≥ 30\n")
+    seg = segment(text)
+    tree = [(it.id, [c.id for c in it.children]) for it in seg.items]
+    # the list stops after the item that does not end as a list goes on; "as follows" (all of them) and
+    # numbered items keep their own level, where nesting would not change the meaning or the ids
+    assert tree == [("I1", ["I1.1", "I1.2"]), ("I2", []), ("I3", []), ("I4", []), ("I5", []), ("I6", [])]
+    check_structure(text, seg)
+
+
 def test_ctgov_escapes_keep_spans_in_original_text():
     path = CASES / "segment_ctgov_escapes.json"
     raw = path.read_text("utf-8")
