@@ -365,6 +365,15 @@ class LongAssembler:
 
 
 # -- CSV tables found by header name ----------------------------------------
+def each_folder(paths, read_folder, *args) -> Iterator[Patient]:
+    """Patients of several export folders in turn; row numbers continue across folders."""
+    row = 0
+    for folder in paths:
+        for patient in read_folder(Path(folder), *args, row):
+            row = patient.row
+            yield patient
+
+
 def find_table(folder: Path, name: str) -> Path | None:
     """`name`.csv in `folder`, any case (OMOP exports use PERSON.csv or person.csv)."""
     for path in sorted(folder.iterdir()):

@@ -24,18 +24,14 @@ from pathlib import Path
 from ..errors import DataInputError
 from ..patient import Patient
 from ..registry import Registry
-from .observations import LongAssembler, cell, find_table, open_table, parse_day, split_comparator
+from .observations import LongAssembler, cell, each_folder, find_table, open_table, parse_day, split_comparator
 
 _ICD10 = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$", re.I)
 
 
 def read_omop(paths: Sequence[Path], *, as_of: date, lookback_days: int, registry: Registry, stats
               ) -> Iterator[Patient]:
-    row = 0
-    for folder in paths:
-        for patient in _read_folder(Path(folder), as_of, lookback_days, registry, stats, row):
-            row = patient.row
-            yield patient
+    return each_folder(paths, _read_folder, as_of, lookback_days, registry, stats)
 
 
 def _int(text: str) -> int:

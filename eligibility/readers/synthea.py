@@ -19,16 +19,12 @@ from pathlib import Path
 from ..errors import DataInputError
 from ..patient import Patient
 from ..registry import Registry
-from .observations import LongAssembler, cell, find_table, open_table
+from .observations import LongAssembler, cell, each_folder, find_table, open_table
 
 
 def read_synthea(paths: Sequence[Path], *, as_of: date, lookback_days: int, registry: Registry, stats
                  ) -> Iterator[Patient]:
-    row = 0
-    for folder in paths:
-        for patient in _read_folder(Path(folder), as_of, lookback_days, registry, stats, row):
-            row = patient.row
-            yield patient
+    return each_folder(paths, _read_folder, as_of, lookback_days, registry, stats)
 
 
 def _need(folder: Path, name: str) -> Path:
