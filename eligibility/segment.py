@@ -93,6 +93,12 @@ _HEADING = re.compile(
     r"(?P<post>[^:\n]{0,40}?)[\s*_]*(?::[\s*_]*(?P<rest>.*))?$",
     re.IGNORECASE,
 )
+# "Inclusion:", "Key exclusions", "Criteria for inclusion:"
+_SHORT_HEADING = re.compile(
+    rf"(?P<pre>(?:key|main|major|general|additional)\s+)?(?:criteria\s+for\s+)?{_KIND}(?P<post>)"
+    r"[\s*_]*(?::[\s*_]*(?P<rest>.*))?$",
+    re.IGNORECASE,
+)
 # Words that make "<words> inclusion criteria" a sentence, not a heading.
 _NOT_HEADING_WORDS = {
     "meet", "meets", "met", "meeting", "fulfil", "fulfils", "fulfill", "fulfills", "satisfy",
@@ -180,14 +186,15 @@ def _heading(text: str, line: _Line) -> tuple[Section, int | None] | None:
         start = bullet.end()
     while start < line.end and text[start] in " \t*_#":
         start += 1
-    m = _HEADING.match(text, start, line.end)
+    m = _HEADING.match(text, start, line.end) or _SHORT_HEADING.match(text, start, line.end)
     if not m:
         return None
-    words = m["pre"].split()
+    words = (m["pre"] or "").split()
     if any(w.lower() in _NOT_HEADING_WORDS for w in words):
         return None
-    if m["post"].strip() and m["rest"] is None and re.search(r"[.;,]|\d", m["post"]):
-        return None
+    post = m["post"].strip(" *_")
+    if post and m["rest"] is None and (re.search(r"[.;,]|\d", post) or len(post.split()) > 3):
+        return None   # "Exclusion criteria of the parent study apply" is a sentence
     section: Section = "inclusion" if m["kind"].lower().startswith("inclusion") else "exclusion"
     rest = m.start("rest") if m["rest"] and m["rest"].strip(" *_") else None
     return section, rest

@@ -199,6 +199,22 @@ def test_sentences_naming_criteria_are_items_not_headings(line):
     assert _squash(text[seg.items[-1].start:seg.items[-1].end]) == line[2:]
 
 
+@pytest.mark.parametrize("line,section", [
+    ("Inclusion:", "inclusion"), ("Key exclusions", "exclusion"), ("Criteria for inclusion:", "inclusion"),
+    ("Inclusion Criteria (Part A)", "inclusion"), ("**Inclusion Criteria:**", "inclusion"),
+    ("## EXCLUSION CRITERIA", "exclusion"), ("Recipient Exclusion Criteria:", "exclusion"),
+    ("Exclusion criteria for the parent study apply", None), ("Inclusion of minors is allowed", None),
+    ("Exclusions apply.", None),
+])
+def test_heading_spellings(line, section):
+    text = f"{line}\n- item\n"
+    seg = segment(text)
+    sections = [h.section for h in seg.headings if h.kind == "section"]
+    assert sections == ([section] if section else [])
+    if section is None:   # a sentence stays an item (text before any heading is inclusion)
+        assert _squash(text[seg.items[0].start:seg.items[0].end]) == line
+
+
 def test_inline_heading_text_is_an_item():
     text = "Inclusion criteria: age 18 to 65 years\nExclusion criteria: pregnancy\n"
     seg = segment(text)
