@@ -126,3 +126,35 @@ def test_ndjson_and_broken_json(tmp_path):
     with pytest.raises(DataInputError) as err:
         read([CASES / "fhir_broken.json"], date(2021, 6, 1))
     assert err.value.line == 2 and "fhir_broken.json" in str(err.value)
+
+
+def test_malformed_resources_never_crash(tmp_path):
+    """Odd shapes (wrong JSON types where FHIR expects objects, lists or strings) are skipped or unknown."""
+    import json
+
+    odd = [
+        {"resourceType": "Patient", "id": "m1", "birthDate": 19800101, "gender": ["female"]},
+        {"resourceType": "Observation", "subject": "m1", "code": "4548-4", "valueQuantity": 7},
+        {"resourceType": "Observation", "subject": {"reference": "Patient/m1"}, "effectiveDateTime": "2021-01-01",
+         "code": {"coding": [{"system": "http://loinc.org", "code": ["4548-4"]}]}},
+        {"resourceType": "Observation", "subject": {"reference": "Patient/m1"}, "effectiveDateTime": "2021-01-01",
+         "code": {"coding": "4548-4"}, "component": "none"},
+        {"resourceType": "Observation", "subject": {"reference": "Patient/m1"}, "effectiveDateTime": "2021-01-01",
+         "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]},
+         "valueQuantity": {"value": "7.1", "comparator": 5, "code": 3, "unit": "%"}, "referenceRange": ["x"]},
+        {"resourceType": "Observation", "subject": {"reference": "Patient/m1"}, "effectiveDateTime": 20210101,
+         "code": {"coding": [{"system": "http://loinc.org", "code": "39156-5"}]}, "valueQuantity": {"value": True}},
+        {"resourceType": "Condition", "subject": {"reference": "Patient/m1"}, "code": {"coding": [{"code": 44054006}]},
+         "onsetDateTime": ["2020"]},
+        {"resourceType": "MedicationRequest", "status": "active", "subject": {"reference": "Patient/m1"},
+         "authoredOn": 2020, "medicationCodeableConcept": {"coding": [{"system": "x", "code": {}}], "text": 5},
+         "dispenseRequest": "soon", "dosageInstruction": [None, "daily"]},
+    ]
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps({"resourceType": "Bundle", "entry": [{"resource": r} for r in odd] + ["junk", {}]}))
+    patients, source = read([path], date(2021, 6, 1))
+    m1 = patients["m1"]
+    assert m1.measurements["hba1c"].value == 7.1              # the one well-formed HbA1c
+    assert isinstance(m1.measurements["bmi"], Invalid)        # value true, date a number: not a value
+    assert m1.sex is None and "age" not in m1.measurements
+    assert sum(source.stats.unknown_codes.values()) >= 2

@@ -102,17 +102,30 @@ def _load(text: str, path: Path, line: int | None) -> dict:
     return doc
 
 
-def _ref_id(reference: dict | None) -> str:
-    text = (reference or {}).get("reference") or ""
-    return text.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+def _ref_id(reference) -> str:
+    text = reference.get("reference") if isinstance(reference, dict) else None
+    return text.rsplit("/", 1)[-1].rsplit(":", 1)[-1] if isinstance(text, str) else ""
 
 
-def _codings(concept: dict | None) -> list[dict]:
-    return [c for c in (concept or {}).get("coding") or () if isinstance(c, dict)]
+def _codings(concept) -> list[dict]:
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    return [c for c in codings if isinstance(c, dict)] if isinstance(codings, list) else []
 
 
-def _status(concept: dict | None) -> str:
-    return next((c.get("code", "") for c in _codings(concept)), "")
+def _text(value) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _status(concept) -> str:
+    return next((_text(c.get("code")) for c in _codings(concept)), "")
 
 
 def _when(resource: dict, *names: str) -> str | None:
@@ -144,7 +157,7 @@ class _Reader:
             self._condition(resource)
         elif kind == "MedicationRequest":
             self._medication(resource)
-        elif kind == "Medication" and resource.get("id"):
+        elif kind == "Medication" and _text(resource.get("id")):
             self.medications[resource["id"]] = resource
 
     def flush_unknown(self) -> None:
@@ -156,21 +169,20 @@ class _Reader:
         pid = str(r.get("id") or "")
         if not pid:
             raise DataInputError("Patient resource without an id", code="E-DATA-ID")
-        death = r.get("deceasedDateTime") or ""
         if r.get("deceasedBoolean") is True:
             self.problems.setdefault(pid, []).append("recorded as deceased without a date of death")
-        self.people[pid] = (r.get("birthDate") or "", r.get("gender") or "", death)
+        self.people[pid] = (_text(r.get("birthDate")), _text(r.get("gender")), _text(r.get("deceasedDateTime")))
 
     def _observation(self, r: dict) -> None:
         if r.get("status") in _SKIP_STATUS:
             return
         pid = _ref_id(r.get("subject"))
         when = _when(r, "effectiveDateTime", "effectivePeriod", "effectiveInstant")
-        parts = [(r.get("code"), r)] + [(c.get("code"), c) for c in r.get("component") or () if isinstance(c, dict)]
+        parts = [(r.get("code"), r)] + [(c.get("code"), c) for c in _list(r.get("component")) if isinstance(c, dict)]
         for code, holder in parts:
             if holder is r and r.get("component") and not any(k.startswith("value") for k in r):
                 continue                     # a panel: its components carry the values
-            loinc = next((c.get("code") for c in _codings(code) if c.get("system") == LOINC and c.get("code")), None)
+            loinc = next((_text(c.get("code")) for c in _codings(code) if c.get("system") == LOINC and _text(c.get("code"))), None)
             concept = self.asm.codes.loinc.get(loinc or "")
             if concept is None:
                 self.unknown[f"LOINC {loinc}" if loinc else "FHIR Observation without a LOINC code"] += 1
@@ -180,21 +192,24 @@ class _Reader:
     def _value(self, pid: str, concept: str, label: str, when: str | None, holder: dict) -> None:
         quantity = holder.get("valueQuantity")
         uln = None
-        for ref in holder.get("referenceRange") or ():
-            high = (ref or {}).get("high") or {}
-            if isinstance(high.get("value"), (int, float)):
+        for ref in _list(holder.get("referenceRange")):
+            high = _dict(_dict(ref).get("high"))
+            if isinstance(high.get("value"), (int, float)) and not isinstance(high.get("value"), bool):
                 uln = float(high["value"])
                 break
         if isinstance(quantity, dict):
-            unit = quantity.get("code") if quantity.get("system") == UCUM and quantity.get("code") else quantity.get("unit")
+            unit = _text(quantity.get("code")) if quantity.get("system") == UCUM else ""
+            unit = unit or _text(quantity.get("unit"))
             number = quantity.get("value")
             value = float(number) if isinstance(number, (int, float)) and not isinstance(number, bool) else (
                 str(number) if number is not None else "")
-            self.asm.observation(pid, concept, label, when, value, unit, quantity.get("comparator"), uln)
+            comparator = quantity.get("comparator")
+            self.asm.observation(pid, concept, label, when, value, unit,
+                                 comparator if comparator in ("<", "<=", ">", ">=") else None, uln)
         elif isinstance(holder.get("valueString"), str):
             self.asm.observation(pid, concept, label, when, holder["valueString"], None, None, uln)
         elif isinstance(holder.get("valueCodeableConcept"), dict):
-            text = holder["valueCodeableConcept"].get("text") or next(
+            text = _text(holder["valueCodeableConcept"].get("text")) or next(
                 (c.get("display") or c.get("code") for c in _codings(holder["valueCodeableConcept"])), "coded value")
             self.asm.observation(pid, concept, label, when, f"{text}", None)
         else:
@@ -210,8 +225,8 @@ class _Reader:
         ids: list[str] = []
         label = ""
         for coding in _codings(r.get("code")):
-            system = _CONDITION_SYSTEMS.get(coding.get("system", ""))
-            if system and coding.get("code"):
+            system = _CONDITION_SYSTEMS.get(_text(coding.get("system")))
+            if system and _text(coding.get("code")):
                 found = self.asm.codes.conditions(system, coding["code"])
                 label = label or f"{system} {coding['code']}"
                 if found and not ids:
@@ -221,26 +236,26 @@ class _Reader:
             self.unknown[label or "FHIR Condition without a SNOMED/ICD-10 code"] += 1
             return
         onset = _when(r, "onsetDateTime", "onsetPeriod")
-        end = r.get("abatementDateTime") or ((r.get("abatementPeriod") or {}).get("end"))
+        end = _text(r.get("abatementDateTime")) or _text(_dict(r.get("abatementPeriod")).get("end"))
         if not end and _status(r.get("clinicalStatus")) in ("resolved", "inactive", "remission"):
             end = onset
         self.asm.condition(pid, tuple(dict.fromkeys(ids)), label, onset, end)
 
     def _medication(self, r: dict) -> None:
-        status = r.get("status") or ""
+        status = _text(r.get("status"))
         pid = _ref_id(r.get("subject"))
         concept = r.get("medicationCodeableConcept")
         if concept is None and isinstance(r.get("medicationReference"), dict):
             concept = (self.medications.get(_ref_id(r["medicationReference"])) or {}).get("code")
         codings = _codings(concept)
-        rxnorm = next((c.get("code") for c in codings if c.get("system") == RXNORM), None)
-        text = (concept or {}).get("text") or " ".join(c.get("display", "") for c in codings) or None
-        start = r.get("authoredOn")
-        end = ((r.get("dispenseRequest") or {}).get("validityPeriod") or {}).get("end")
-        for dosage in r.get("dosageInstruction") or ():
-            bounds = (((dosage or {}).get("timing") or {}).get("repeat") or {}).get("boundsPeriod") or {}
-            end = end or bounds.get("end")
-            start = start or bounds.get("start")
+        rxnorm = next((_text(c.get("code")) for c in codings if c.get("system") == RXNORM), None)
+        text = _text(_dict(concept).get("text")) or " ".join(_text(c.get("display")) for c in codings).strip() or None
+        start = _text(r.get("authoredOn"))
+        end = _text(_dict(_dict(r.get("dispenseRequest")).get("validityPeriod")).get("end"))
+        for dosage in _list(r.get("dosageInstruction")):
+            bounds = _dict(_dict(_dict(_dict(dosage).get("timing")).get("repeat")).get("boundsPeriod"))
+            end = end or _text(bounds.get("end"))
+            start = start or _text(bounds.get("start"))
         if status in ("active", "on-hold") or (status in ("completed", "stopped") and end):
             self.asm.medication(pid, rxnorm, text, start, end, self.unknown_drugs)
         elif status in ("completed", "stopped") and parse_day(start) is None:
