@@ -15,7 +15,17 @@ in a DuckDB connection, without loading anything into Python:
   (concept_id = -RxCUI, so never an Athena id) carrying its description.
 
 Every view has the same columns whichever the source, so the engine's query
-does not care.  `person` has `_row`, the 1-based input order, and person_id is
+does not care.
+
+What the Python readers do with these rows (eligibility.readers.observations),
+and so what the engine's query must reproduce for the two to agree: per
+patient and concept, the value is the latest row on or before as-of that is
+*usable* (a number, a unit that converts, inside the concept's plausible
+range), provided it lies within the lookback window; unusable rows never
+hide an older usable one; if no usable row is in the window the concept is
+unknown.  Ties on one date go to the later timestamp.  A measurement maps to
+a concept by measurement_concept_id (registry `omop` ids), else by
+measurement_source_value as LOINC; unit_concept_id 0 means unit_source_value.  `person` has `_row`, the 1-based input order, and person_id is
 VARCHAR throughout (Synthea ids are UUIDs; the Python readers use the same
 strings as patient ids).
 """
