@@ -203,3 +203,20 @@ def test_real_trials_compile_without_loss():
             assert trial.criteria_text[crit.span[0]:crit.span[1]] == crit.text
             if isinstance(crit.tree, Manual):
                 assert crit.status == "manual"
+
+
+def _without_spans(value):
+    if isinstance(value, dict):
+        return {k: _without_spans(v) for k, v in value.items() if k not in ("span", "unparsed")}
+    if isinstance(value, list):
+        return [_without_spans(v) for v in value]
+    return value
+
+
+def test_crlf_line_endings_give_the_same_criteria():
+    text = (Path(__file__).resolve().parents[1] / "trials" / "ucmsc_t2dm.txt").read_text("utf-8")
+    unix, _ = compile_trial_text(text, "auto", "unix.txt")
+    dos, problems = compile_trial_text(text.replace("\n", "\r\n"), "auto", "dos.txt")
+    assert problems == []
+    assert [_without_spans(c.model_dump()) for c in dos.criteria] == [_without_spans(c.model_dump()) for c in unix.criteria]
+    assert dos.trial.title == unix.trial.title and dos.trial.ids == unix.trial.ids
