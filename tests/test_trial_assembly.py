@@ -218,5 +218,5 @@ def test_crlf_line_endings_give_the_same_criteria():
     unix, _ = compile_trial_text(text, "auto", "unix.txt")
     dos, problems = compile_trial_text(text.replace("\n", "\r\n"), "auto", "dos.txt")
     assert problems == []
-    assert [_without_spans(c.model_dump()) for c in dos.criteria] == [_without_spans(c.model_dump()) for c in unix.criteria]
+    assert [_without_spans(c.model_dump(mode="json")) for c in dos.criteria] == [_without_spans(c.model_dump(mode="json")) for c in unix.criteria]
     assert dos.trial.title == unix.trial.title and dos.trial.ids == unix.trial.ids
