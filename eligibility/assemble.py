@@ -207,6 +207,8 @@ class Assembler:
         nodes: list = []
         content: list = []
         qualifiers: list = []
+        categories: list = []      # has nodes, or (in a measurement's term) unexplained text
+        sexes: list = []
         for piece in term:
             if isinstance(piece, MeasurePiece):
                 if piece.node is not None:
@@ -227,27 +229,34 @@ class Assembler:
                 out.unparsed.extend(sub.unparsed)
                 if sub.node is not None and _computable(sub.node):
                     nodes.append(sub.node)
-                    out.has.extend(sub.has)
+                    out.has.extend(len(nodes) - 1 for _ in sub.has[:1])
+                    out.measure = out.measure or sub.measure
                 elif sub.manual or sub.node is not None:
                     content.append(piece.span)
             elif isinstance(piece, Neutral):
                 continue
             elif isinstance(piece, Token):
                 word = piece.value.lower()
-                if piece.type == "CATEGORY":
-                    node = self.has(piece)
-                    if node is not None:
-                        nodes.append(node)
-                        out.has.append(len(nodes) - 1)
-                        continue
+                if piece.type == "CATEGORY" and self.has(piece) is not None:
+                    categories.append(piece)
+                    continue
                 if word in NEGATIONS and not nodes and out.neg is None:
                     out.neg = (piece.start_pos, piece.end_pos)
                 elif piece.type == "WORD" and word in NOISE:
                     continue
-                elif piece.type == "PERSON" and word in _SEXES and word not in ("men", "women"):
-                    content.append(span_of(piece))
+                elif piece.type == "PERSON" and word in _SEXES:
+                    sexes.append(span_of(piece))
                 elif piece.type in _CONTENT_TYPES:
                     content.append(span_of(piece))
+        if out.measure:
+            # in a measurement's term, named conditions and sexes qualify it: not compiled, so unparsed
+            content.extend(span_of(c) for c in categories)
+            content.extend(sexes)
+        else:
+            content.extend(s for s in sexes if s[1] - s[0] > 0 and self.b.norm.text[s[0]:s[1]].lower() not in ("men", "women"))
+            for c in categories:
+                nodes.append(self.has(c))
+                out.has.append(len(nodes) - 1)
         for q in qualifiers:
             duration = self.b.duration(q.val)
             hosts = [k for k, n in enumerate(nodes) if not getattr(n, "qualifiers", None)]

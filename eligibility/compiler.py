@@ -23,7 +23,7 @@ from .grammar import lexer_for, parser
 from .ir import CriterionProblem, Manual, Span, Tree
 from .normalize import normalize
 from .registry import Registry, default_registry
-from .transform import Builder, Measure, Qualifier, ToPhrases, Within
+from .transform import Bare, Builder, Measure, Qualifier, ToPhrases, Within, _values
 
 
 @dataclass(frozen=True)
@@ -99,32 +99,61 @@ def _longest(tokens: list[Token], i: int, start: str):
         return None
 
 
+_BRIDGE_TYPES = frozenset({"AND", "OR", "COMMA", "PERSON", "LPAR", "RPAR", "LINK", "OF", "FOR", "THE"})
+_BRIDGE_WORDS = frozenset({"in", "for", "if", "men", "women", "male", "female", "males", "females", "patients", "subjects"})
+
+
+_MULTIPLIERS = frozenset({"x", "times", "fold", "folds"})
+
+
+def _cut_short(tokens: list[Token], end: int) -> bool:
+    """Did the phrase stop inside a longer quantity (`5 times the upper normal range`, `50 ml/min/kg`)?"""
+    if end >= len(tokens):
+        return False
+    last, nxt = tokens[end - 1], tokens[end]
+    if last.type == "NUMBER" and nxt.type == "WORD" and nxt.value.lower() in _MULTIPLIERS:
+        return True
+    if last.type == "NUMBER" and nxt.type == "NUMBER":
+        return True
+    return last.type == "UNIT" and nxt.start_pos == last.end_pos and nxt.value == "/"
+
+
 def scan(tokens: list[Token], builder: Builder) -> list[object]:
     """Tokens -> pieces: assemble.MeasurePiece / Qualifier / Within / Token."""
     pieces: list[object] = []
     i, n = 0, len(tokens)
-    firsts = {s: _table(s)[3] for s in ("measure", "qualifier", "within")}
+    starts = ("measure", "bare", "qualifier", "within")
+    firsts = {s: _table(s)[3] for s in starts}
+    last: tuple | None = None          # (subject, unit) of the measurement a bare bound may reuse
     while i < n:
         tok = tokens[i]
         found = None
-        for start in ("measure", "qualifier", "within"):
-            if tok.type not in firsts[start]:
+        for start in starts:
+            if tok.type not in firsts[start] or (start == "bare" and last is None):
                 continue
             hit = _longest(tokens, i, start)
             if hit is None:
                 continue
             phrase = _TRANSFORMER.transform(hit[0])
+            inherit = None
+            if isinstance(phrase, Bare):
+                phrase, inherit = Measure(last[0], phrase.expr, phrase.span), last[1]
+            if isinstance(phrase, Measure) and _cut_short(tokens, hit[1]):
+                continue
             if isinstance(phrase, Measure):
-                node, unparsed, reason = builder.measure(phrase)
+                node, unparsed, reason = builder.measure(phrase, inherit)
                 if node is None and unparsed is None and reason is None:
                     continue          # the shape fits but names no concept: not a measurement
                 found = (assemble.MeasurePiece(node, unparsed, reason, phrase.span), hit[1])
+                units = [v.unit for v in _values(phrase.expr) if v.unit]
+                last = (phrase.subject, units[-1] if units else inherit) if node is not None else None
             elif isinstance(phrase, (Qualifier, Within)):
                 if isinstance(phrase, Qualifier) and builder.duration(phrase.val) is None:
                     continue
-                if isinstance(phrase, Within) and builder.duration(Qualifier(">=", _val(phrase), phrase.span).val) is None:
+                if isinstance(phrase, Within) and builder.duration(_val(phrase)) is None:
                     continue
                 found = (phrase, hit[1])
+                last = None
             if found:
                 break
         if found:
@@ -132,6 +161,8 @@ def scan(tokens: list[Token], builder: Builder) -> list[object]:
             i = found[1]
         else:
             pieces.append(tok)
+            if tok.type not in _BRIDGE_TYPES and not (tok.type == "WORD" and tok.value.lower() in _BRIDGE_WORDS):
+                last = None
             i += 1
     return pieces
 

@@ -21,7 +21,7 @@ from lark import Lark, Token
 from .normalize import normalize
 from .registry import Registry
 
-START_SYMBOLS = ("measure", "qualifier", "within")
+START_SYMBOLS = ("measure", "bare", "qualifier", "within")
 GRAMMAR_NAME = "criteria.lark"
 
 
@@ -63,10 +63,8 @@ def _atoms(phrase: str) -> list[str]:
     """Regex pieces for one phrase: flexible spacing, optional hyphens, spaced slashes."""
     atoms: list[str] = []
     for ch in phrase:
-        if ch == " ":
-            atoms.append(r"\s*")
-        elif ch == "-":
-            atoms.append(r"[-\s]?")
+        if ch in " -":
+            atoms.append(r"[\s\-]*")
         elif ch == "/":
             atoms.append(r"\s*/\s*")
         else:
@@ -134,9 +132,9 @@ class Lexer:
                 unit_words.setdefault(norm, phrase_obj.ids[0])  # `g`, `u`, `d`: only right after a number
                 return
             existing = table.get(key)
+            patterns.append(norm)
             if existing is None:
                 table[key] = phrase_obj
-                patterns.append(norm)
             elif existing.kind == phrase_obj.kind == "CONCEPT":
                 table[key] = Phrase("CONCEPT", tuple(dict.fromkeys(existing.ids + phrase_obj.ids)))
             # otherwise the first meaning wins: concepts, then categories, then units
@@ -154,6 +152,7 @@ class Lexer:
         for spelling in registry.units:
             add(spelling, Phrase("UNIT", (spelling,)))
         self.table = table
+        self.patterns = patterns
         self.unit_words = unit_words
 
         groups = [f"(?P<REG>{_trie_regex(sorted(set(patterns), key=lambda s: (-len(s), s)))}){_WORD_END}"]

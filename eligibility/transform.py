@@ -49,6 +49,7 @@ class Val:
     unit_span: Span | None
     bad_unit: bool
     span: Span
+    raw: str = ""
 
 
 @dataclass
@@ -72,6 +73,7 @@ class Double:
     first: Bound
     second: Bound
     span: Span
+    either: bool = False          # "≥ 30 kg/m2 or ≥ 27 kg/m2 with ..."
 
 
 @dataclass
@@ -102,6 +104,12 @@ class Subject:
 class Measure:
     subject: Subject
     expr: object                      # Bound | Rng | Double | PairBound
+    span: Span
+
+
+@dataclass
+class Bare:
+    expr: object
     span: Span
 
 
@@ -163,7 +171,7 @@ class ToPhrases(Transformer):
         unit = children[1] if len(children) > 1 else None
         return Val(parse_number(number.value), unit.value if unit is not None else None,
                    (unit.start_pos, unit.end_pos) if unit is not None else None,
-                   unit is not None and unit.type == "BADUNIT", _span(children))
+                   unit is not None and unit.type == "BADUNIT", _span(children), number.value)
 
     def cmp(self, children):
         return _Op(_op_of(children[0]), _span(children))
@@ -193,7 +201,8 @@ class ToPhrases(Transformer):
 
     def double_bound(self, children):
         bounds = [c for c in children if isinstance(c, Bound)]
-        return Double(bounds[0], bounds[1], _span(children))
+        either = any(isinstance(c, Token) and c.type == "OR" for c in children)
+        return Double(bounds[0], bounds[1], _span(children), either)
 
     def range(self, children):
         vals = [c for c in children if isinstance(c, Val)]
@@ -247,6 +256,15 @@ class ToPhrases(Transformer):
         first = Bound(FLIP[op1.op], low_val, _span([low_val, op1]))
         second = Bound(op2.op, high_val, _span([op2, high_val]))
         return Measure(subject, Double(first, second, _span([low_val, high_val])), _span(children))
+
+    def between_subject(self, children):
+        subject = [c for c in children if isinstance(c, Subject)][0]
+        vals = [c for c in children if isinstance(c, Val)]
+        exclusive = any(isinstance(c, _Op) and c.op == "exclusive" for c in children)
+        return Measure(subject, Rng(vals[0], vals[1], not exclusive, not exclusive, _span(children)), _span(children))
+
+    def bare(self, children):
+        return Bare(children[0], _span(children))
 
     def reversed_measure(self, children):
         val, op, subject = children[:3]
@@ -321,8 +339,8 @@ class Builder:
         code = _DURATION_UNITS.get(expr or "")
         return Duration(value=val.number, unit=code) if code else None
 
-    def measure(self, m: Measure):
-        """-> (node | None, unparsed span | None, manual reason | None)."""
+    def measure(self, m: Measure, inherit: str | None = None):
+        """-> (node | None, unparsed span | None, manual reason | None); `inherit`: unit of the phrase before."""
         from .ir import AnyOf, All, CriterionProblem
         subject, expr = m.subject, m.expr
         if subject.kind in ("age", "person"):
@@ -336,7 +354,7 @@ class Builder:
             return None, None, None
         vals = _values(expr)
         default = next((ref.default_unit.value for _, ref in items if ref is not None and ref.default_unit is not None), None)
-        shared = next((v.unit for v in reversed(vals) if v.unit is not None and not v.bad_unit), default)
+        shared = next((v.unit for v in reversed(vals) if v.unit is not None and not v.bad_unit), default or inherit)
         for v in vals:
             if v.unit is None and shared is not None:
                 v.unit = shared
@@ -409,6 +427,13 @@ class Builder:
             low, high = concept.plausible
             return low <= canon(v) <= high
 
+        for v in vals:
+            # `50.000 /mmc`: a dot grouping thousands (European style), when the decimal reading is implausible
+            if not plausible(v) and re.fullmatch(r"\d{1,3}(\.\d{3})+", v.raw):
+                decimal = v.number
+                v.number = float(v.raw.replace(".", ""))
+                if not plausible(v):
+                    v.number = decimal
         bad = next((v for v in vals if not plausible(v)), None)
         if bad is not None:
             return (f"{_fmt(bad.number)} {bad.unit or concept.canonical_unit} is outside the plausible range "
@@ -420,7 +445,7 @@ class Builder:
         return unit_fits(concept_id, unit, self.registry)
 
     def _shape(self, concept_id, expr, canon, canonical_unit):
-        from .ir import All, Compare, Range
+        from .ir import All, AnyOf, Compare, Range
         span = (0, 0)
         if isinstance(expr, Bound):
             return Compare(concept=concept_id, op=expr.op, value=expr.val.number, unit=_unit(expr.val),
@@ -435,7 +460,7 @@ class Builder:
         first, second = expr.first, expr.second
         lower = [b for b in (first, second) if b.op in (">", ">=")]
         upper = [b for b in (first, second) if b.op in ("<", "<=")]
-        if len(lower) == 1 and len(upper) == 1:
+        if len(lower) == 1 and len(upper) == 1 and not expr.either:
             lo, hi = lower[0], upper[0]
             return Range(concept=concept_id, low=lo.val.number, high=hi.val.number, low_inclusive=lo.op == ">=",
                          high_inclusive=hi.op == "<=", unit=_unit(hi.val) or _unit(lo.val),
@@ -444,7 +469,7 @@ class Builder:
         children = tuple(Compare(concept=concept_id, op=b.op, value=b.val.number, unit=_unit(b.val),
                                  canonical_value=canon(b.val), canonical_unit=canonical_unit, span=self.src(b.span))
                          for b in (first, second))
-        return All(children=children, span=span)
+        return (AnyOf if expr.either else All)(children=children, span=span)
 
 
 def _values(expr) -> list[Val]:
