@@ -170,7 +170,7 @@ class _Builder:
             code, texts = e(p, detail)
             if code == F:
                 return F, texts
-            if code == T and not detail:
+            if code == T and not detail and len(texts) > 1:
                 texts = ["computable parts pass"]    # the short reason names only what is left to check
             return R, texts + notes
         return (lambda p: F if f(p) == F else R), ex

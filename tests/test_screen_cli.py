@@ -42,8 +42,13 @@ def input_ids(path: Path) -> list[str]:
     return [r[0] for r in rows[1:]]
 
 
-def test_demo_outcomes_match_the_hand_derived_table(tmp_path):
-    rows, stderr = screen_csv(tmp_path, DEMO)
+@pytest.mark.parametrize("trial", [SEED, ROOT / "trials" / "ucmsc_t2dm.txt", ROOT / "trials" / "ucmsc_t2dm.ctgov.json"],
+                         ids=["hand-built IR", "compiled text", "compiled CT.gov JSON"])
+def test_demo_outcomes_match_the_hand_derived_table(tmp_path, trial):
+    out = tmp_path / "results.csv"
+    result = run("screen", trial, DEMO, "-o", out, "--as-of", "2026-01-01", "--engine", "python")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
     expected = list(csv.DictReader(EXPECTED.open(encoding="utf-8")))
     assert len(rows) == len(expected) == 57
     for got, want in zip(rows, expected):
