@@ -60,8 +60,10 @@ def unit_table(concept: str, registry: Registry) -> dict[str, tuple[float, float
     info = registry.concept(concept)
     for spelling in [info.canonical_unit, *(a.unit for a in info.affine), *registry.units]:
         conv = wc._conversion(registry, concept, spelling)
-        if isinstance(conv, str) or conv.canonical_unit != info.canonical_unit:
-            continue   # refused, or a multiple of ULN (not a value)
+        if isinstance(conv, str):
+            continue
+        # NB: the reader keeps `3 x ULN` in an ALT cell as the number 3 (scale 1); mirrored here
+        # so the engines agree -- asked under "Open questions (helper-4)" in docs/patient-data.md
         table.setdefault(fold_key(spelling), (conv.scale, conv.offset))
     return table
 

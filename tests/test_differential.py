@@ -1,0 +1,136 @@
+"""The Python evaluator and the DuckDB engine must agree on every criterion outcome and verdict.
+
+Hypothesis writes batches of patients to a wide CSV: values on and around every
+bound of the trials (in canonical units and in other units), missing tokens,
+malformed cells, implausible values, excluded drugs by name / ATC code / class
+name, conditions by name / ICD-10 / SNOMED, reviewer decisions, birth dates
+around birthdays, short and long rows.  Both engines screen the same file.
+"""
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from eligibility.engines.duckdb_engine import build_query
+from eligibility.evaluate import Plan
+from eligibility.readers import read_patients
+from eligibility.registry import default_registry
+from eligibility.trials import compile_trial_file
+
+TRIALS = Path("/work/shared/trials")
+AS_OF = date(2026, 1, 1)
+MISSING = ["", "NA", "n/a", "null", "none", "unknown", "-", "nan", "."]
+BAD = ["7,5", ">12", "abc", "5 furlongs", "≥7", "1e", "--3", "8 mg/dL"]
+
+
+def near(*values: float) -> list[str]:
+    """Each bound, and the floats just around it (as text the way a lab system writes them)."""
+    out = []
+    for v in values:
+        out += [repr(v), repr(v + 1e-7), repr(v - 1e-7), repr(v + 0.01), repr(v - 0.01), f"{v:g}"]
+    return out
+
+
+COLUMNS: dict[str, list[str]] = {
+    "birth_date": ["1960-01-01", "1961-01-01", "2005-12-31", "2006-01-01", "2006-01-02", "1940-06-30",
+                   "1960-02-29", "2027-01-01", "01/02/1980", "1980-02-30", "1975-05-05T10:00"],
+    "age": near(20, 65, 18, 75) + ["65.9", "19.99", "200"],
+    "sex": ["F", "m", "female", "Male", "x", "w"],
+    "diabetes_duration": near(20) + ["0.5", "0.49", "6 months", "25 years"],
+    "T2DM diagnosis date": ["2025-07-01", "2025-07-05", "2005-01-01", "2006-01-02", "2030-01-01", "bad"],
+    "BMI (kg/m2)": near(24.0, 40.0, 25, 40) + ["400", "24 kg/m²", "30 kg/m^2"],
+    "insulin dose (U/kg/d)": near(0.5, 1.0) + ["0.7 U/kg/day", "0.7 IU/kg", "50 U/d"],
+    "HbA1c": near(7.0, 12.0, 10.5) + ["53 mmol/mol", "52.9 mmol/mol", "53.1 mmol/mol", "91 mmol/mol",
+                                       "108 mmol/mol", "7 %", "7.0%", "30"],
+    "fasting c-peptide": near(1.0, 0.906) + ["0.3 nmol/L", "0.299 nmol/L", "331 pmol/L", "330 pmol/L",
+                                              "1 ng/ml", "0.33 nmol/l"],
+    "egfr": near(45) + ["45 mL/min/1.73 m2", "44.99 ml/min/1.73m2"],
+    "ALT": near(120, 150, 40) + ["121 U/L", "3 x ULN"],
+    "AST": near(120) + ["119.99 IU/L"],
+    "alt_uln": ["", "50", "40", "abc", "35 U/L"],
+    "systolic bp": near(160) + ["160 mmHg", "159.9 mm Hg"],
+    "diastolic bp": near(100) + ["100 mmHg"],
+    "fasting plasma glucose": near(270 / 18.016, 15) + ["270 mg/dL", "270.01 mg/dl", "15 mmol/L"],
+    "medications": ["metformin", "sitagliptin; metformin", "A10BH01", "a10bj06", "GLP-1 receptor agonist",
+                    "dapagliflozin|insulin glargine", "tirzepatide", "none", "nil", "aspirin", ";",
+                    "Insulin   Glargine", "empagliflozin ; metformin", "1545653", "A10B", "sglt2 inhibitors"],
+    "conditions": ["type 2 diabetes", "E11.9", "E11", "F10.2", "drug abuse", "pregnant", "44054006",
+                   "hypertension; T2DM", "C50.9", "none", "ckd", "lactating"],
+    "pregnant": ["yes", "no", "y", "0", "maybe", "positive", "neg"],
+    "breastfeeding": ["yes", "no", "absent", "?"],
+    "deceased": ["", "", "", "no", "yes", "2025-12-31", "2026-01-01", "2026-01-02"],
+    "I7": ["", "", "pass", "fail", "PASS", "maybe"],
+    "E2": ["", "", "pass", "fail"],
+}
+HEADER = ["patient_id", *COLUMNS]
+
+
+def cell(column: str):
+    return st.one_of(st.sampled_from(COLUMNS[column]), st.sampled_from(MISSING), st.sampled_from(BAD))
+
+
+@st.composite
+def patient_rows(draw):
+    rows = []
+    for n in range(draw(st.integers(1, 25))):
+        row = [f"P{n}"] + [draw(cell(c)) if c != "patient_id" else "" for c in COLUMNS]
+        cut = draw(st.sampled_from([None] * 8 + [len(row) - 3, len(row) + 2]))
+        if cut is not None:
+            row = row[:cut] if cut < len(row) else row + ["extra"] * (cut - len(row))
+        rows.append(row)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def trials():
+    registry = default_registry()
+    out = []
+    for name in ("ucmsc_t2dm.txt", "example_t2dm_addon.txt"):
+        trial, _problems = compile_trial_file(TRIALS / name)
+        out.append(trial)
+    return registry, out
+
+
+def python_outcomes(trial, path, registry):
+    source = read_patients([path], input_format="wide", as_of=AS_OF, lookback_days=365, registry=registry)
+    plan = Plan(trial, registry, AS_OF)
+    return [(r.patient_id, r.verdict, tuple(r.outcomes)) for r in map(plan.evaluate, source.patients)]
+
+
+_SQL: dict[tuple[int, str], str] = {}
+
+
+def duckdb_outcomes(trial, path, registry):
+    import duckdb
+
+    key = (id(trial), str(path))     # same header and path every example: compile the query once
+    if key not in _SQL:
+        _SQL[key] = build_query(trial, [path], as_of=AS_OF, registry=registry)
+    rows = duckdb.connect().execute(_SQL[key]).fetchall()
+    return [(r[0] or "", r[1], tuple(r[3:])) for r in rows]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(rows=patient_rows())
+def test_python_and_duckdb_agree(rows, trials, tmp_path_factory):
+    registry, compiled = trials
+    path = tmp_path_factory.getbasetemp() / "differential-patients.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([HEADER, *rows])
+    for trial in compiled:
+        assert duckdb_outcomes(trial, path, registry) == python_outcomes(trial, path, registry)
+
+
+def test_bounds_are_exercised(trials):
+    """The generated values straddle the seed trial's BMI bounds (so the test above can fail)."""
+    _registry, compiled = trials
+    bmi = next(c.tree for c in compiled[0].criteria if c.id == "I3")
+    assert (bmi.canonical_low, bmi.canonical_high) == (24.0, 40.0)
+    values = [float(v) for v in COLUMNS["BMI (kg/m2)"] if v.replace(".", "").replace("-", "").replace("e", "").isdigit()]
+    assert any(v < 24.0 for v in values) and any(v > 40.0 for v in values) and 24.0 in values
