@@ -32,7 +32,8 @@ character ends up in an item's body, an item's marker, or a heading.
 - CT.gov often flattens sub-lists; where that changes the meaning (a bullet
   ending "at least one of the following:") the bullets after it are taken
   back as its sub-items (see `_regroup`).
-- Ids: `I<n>`/`E<n>` with the item's own number when numbered, else the next
+- Ids: `I<n>`/`E<n>` with the item's own number when numbered (a letter or
+  roman numeral counts as its number: `g)` is 7; `i)` after `h)` is a letter), else the next
   number after the last one used in that section kind; a number already used
   (a second numbered group restarting at 1) also takes the next free number.
   Sub-items are `<parent>.<n>` by the same rule among siblings.
@@ -106,9 +107,9 @@ _NOT_HEADING_WORDS = {
     "with", "without", "does", "did", "do", "if", "and", "or", "to", "in",
 }
 _MARKER = re.compile(
-    r"(?:(?P<num>\d{1,3})[.)]|\((?P<pnum>\d{1,3})\)"
-    r"|(?P<bullet>[*\-+•·▪◦‣⁃○●■□➢➤–—])"
-    r"|\(?(?P<roman>i{1,3}|iv|vi{0,3}|ix|x)[.)]"
+    r"(?:(?P<num>\d{1,3})(?:[.)]|-(?=\s))|\((?P<pnum>\d{1,3})\)"
+    r"|(?P<bullet>[*\-+•·▪◦‣⁃○●■□➢➤–—\uf0b7\uf0a7]|o(?=\s))"   # `o` and U+F0B7: Word's sub-bullets
+    r"|\(?(?P<roman>(?i:i{1,3}|iv|vi{0,3}|ix|x))[.)]"
     r"|\(?(?P<letter>[a-zA-Z])[.)]|\((?P<pletter>[a-zA-Z])\))(?=\s|$)"
 )
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8, "ix": 9, "x": 10}
@@ -165,6 +166,8 @@ def _marker(text: str, line: _Line) -> tuple[str, int | None, int] | None:
         cls, number = "bullet" + m["bullet"], None
     elif m["roman"]:
         cls, number = "roman", _ROMAN[m["roman"].lower()]
+        if len(m["roman"]) == 1:   # `i)` may be the letter after `h)`: the caller decides
+            cls = "roman?"
     else:
         letter = (m["letter"] or m["pletter"]).lower()
         cls, number = "letter", ord(letter) - ord("a") + 1
@@ -265,6 +268,11 @@ def segment(text: str, *, require_headings: bool = False, source: str | None = N
         found = _marker(text, line)
         if found:
             cls, number, body = found
+            if cls == "roman?":
+                letter = ord(text[line.first:body].strip("() .").lower()) - ord("a") + 1
+                follows_letter = any(o.indent == line.indent and o.cls == "letter" and o.number == letter - 1
+                                     for o in stack)
+                cls, number = ("letter", letter) if follows_letter else ("roman", number)
             # deeper markers nest; at the same column only a lower-ranked class nests (`a)` under `3.`)
             while stack and (stack[-1].indent > line.indent
                              or (stack[-1].indent == line.indent and _rank(stack[-1].cls) >= _rank(cls))):

@@ -230,7 +230,7 @@ _LINE = st.one_of(
     st.sampled_from(["Inclusion Criteria:", "EXCLUSION CRITERIA", "  Key exclusion criteria", "Note: see protocol.",
                      "", "", "In order to participate, all of the following:", "-", "2.", "   a)"]),
     st.builds(lambda indent, marker, body: " " * indent + marker + body,
-              st.integers(0, 12), st.sampled_from(["", "- ", "* ", "• ", "1. ", "12) ", "(b) ", "iv. "]),
+              st.integers(0, 12), st.sampled_from(["", "- ", "* ", "• ", "o ", "1. ", "3- ", "12) ", "(b) ", "iv. ", "i) ", "h) ", "II. "]),
               st.text(alphabet="abc XYZ≥<>=:.;,()0123456789\\%-*", max_size=30)),
 )
 
