@@ -28,7 +28,7 @@ NEGATIONS = frozenset({"no", "not", "without", "non", "never", "none", "absence"
 EXCLUSION_MARKERS = frozenset({"excluded", "exclusion", "prohibited", "disallowed", "forbidden"})
 _SEXES = frozenset({"male", "males", "female", "females", "men", "women", "man", "woman", "boys", "girls"})
 _CONTENT_TYPES = frozenset({"NUMBER", "UNIT", "BADUNIT", "CONCEPT", "GE", "GT", "LE", "LT", "EQ", "POST_GE", "POST_LE",
-                            "POST_AGE", "AGE_CMP", "OF_AGE", "DURATION", "WORD"})
+                            "POST_AGE", "AGE_CMP", "OF_AGE", "WORD"})
 
 
 @dataclass
@@ -332,13 +332,28 @@ class Assembler:
                 continue
             merged.append(o)
             merged_links.append(link)
-        nodes = []
-        for o in merged:
-            node = o.node if o.node is not None else (self.manual(o.manual) if o.manual else None)
-            if o.neg is not None and node is not None:
+        nodes = [o.node if o.node is not None else (self.manual(o.manual) if o.manual else None) for o in merged]
+        # "no A or B": a negation at the head of a run covers the whole run, up to the next comma
+        k = 0
+        scoped_nodes: list = []
+        scoped_links: list[str] = []
+        scoped_outs: list[Out] = []
+        while k < len(merged):
+            o, node = merged[k], nodes[k]
+            if k:
+                scoped_links.append(merged_links[k - 1])
+            if o.neg is not None:
+                run = [node]
+                while k + 1 < len(merged) and merged_links[k] != "comma" and merged[k + 1].neg is None:
+                    k += 1
+                    run.append(nodes[k])
+                inner = self.combine(AnyOf, run)
                 a, _ = self.src(o.neg)
-                node = Not(child=node, span=(min(a, node.span[0]), node.span[1]))
-            nodes.append(node)
+                node = Not(child=inner, span=(min(a, inner.span[0]), inner.span[1]))
+            scoped_nodes.append(node)
+            scoped_outs.append(o)
+            k += 1
+        nodes, merged, merged_links = scoped_nodes, scoped_outs, scoped_links
         if all(o.node is None for o in merged):
             result.manual = [m for o in merged for m in o.manual]
             if len(merged) == 1:
