@@ -90,7 +90,7 @@ class Segmentation:
 
 _KIND = r"(?P<kind>inclusions?|exclusions?)"
 _HEADING = re.compile(
-    rf"(?P<pre>(?:[A-Za-z][\w/&'-]*\s+){{0,3}}?){_KIND}\s+criteri(?:a|on)\b"
+    rf"(?P<pre>(?:[A-Za-z0-9][\w/&'().-]*\s+){{0,3}}?){_KIND}\s+criteri(?:a|on)\b"
     r"(?P<post>[^:\n]{0,40}?)[\s*_]*(?::[\s*_]*(?P<rest>.*))?$",
     re.IGNORECASE,
 )

@@ -203,6 +203,7 @@ def test_sentences_naming_criteria_are_items_not_headings(line):
     ("Inclusion:", "inclusion"), ("Key exclusions", "exclusion"), ("Criteria for inclusion:", "inclusion"),
     ("Inclusion Criteria (Part A)", "inclusion"), ("**Inclusion Criteria:**", "inclusion"),
     ("## EXCLUSION CRITERIA", "exclusion"), ("Recipient Exclusion Criteria:", "exclusion"),
+    ("1. Inclusion criteria", "inclusion"), ("Stage 2 inclusion criteria:", "inclusion"),
     ("Exclusion criteria for the parent study apply", None), ("Inclusion of minors is allowed", None),
     ("Exclusions apply.", None),
 ])
