@@ -57,13 +57,13 @@ def observed(m: Measurement, canonical_unit: str, bound: float | None = None, de
         text = f"{prefix}{m.raw if not _PLAIN_NUMBER.match(m.raw) else f'{m.raw} {m.unit}'}"
     else:
         text = f"{prefix}{number} {unit}"
+    if m.when is not None and m.when.isoformat() not in text:
+        text += f" on {m.when.isoformat()}"    # long-format data: which observation was used
     return text
 
 
 def provenance(m: Measurement) -> str:
     parts = []
-    if m.when is not None:
-        parts.append(f"on {m.when.isoformat()}")
     if m.code:
         parts.append(m.code)
     return f" [{', '.join(parts)}]" if parts else ""

@@ -130,3 +130,36 @@ def test_seed_trial_plan_never_builds_pint_objects_per_patient(monkeypatch) -> N
     result = plan.evaluate(patient, detail=True)
     assert result.outcomes[plan.ids.index("I3")] == "pass"
     assert result.outcomes[plan.ids.index("I5")] == "pass"
+
+
+def test_long_format_values_name_their_date_and_code() -> None:
+    tree = {"kind": "range", "concept": "hba1c", "low": 7.0, "high": 12.0, "unit": "%",
+            "canonical_low": 7.0, "canonical_high": 12.0, "canonical_unit": "%"}
+    plan = Plan(_trial(tree, "inclusion"), default_registry(), AS_OF)
+    patient = Patient(id="P", row=1, measurements={
+        "hba1c": Measurement(6.2, "6.2", "%", when=date(2025, 3, 4), code="LOINC 4548-4")})
+    result = plan.evaluate(patient, detail=True)
+    assert result.reasons == ["I1 fail: HbA1c 6.2 % on 2025-03-04 < 7.0 %"]
+    assert result.details[0] == ["HbA1c 6.2 % on 2025-03-04 < 7.0 % [LOINC 4548-4]"]
+
+
+@pytest.mark.parametrize("onset, within, at_least, code", [
+    (date(2025, 10, 1), {"value": 6, "unit": "mo"}, None, T),     # 92 days ago, window 182.6 days
+    (date(2025, 5, 1), {"value": 6, "unit": "mo"}, None, F),      # 245 days ago
+    (None, {"value": 6, "unit": "mo"}, None, R),                  # present, onset unknown
+    (date(2025, 5, 1), None, {"value": 6, "unit": "mo"}, T),      # held 245 days >= 182.6
+    (date(2025, 10, 1), None, {"value": 6, "unit": "mo"}, F),     # held 92 days
+])
+def test_condition_timing_uses_the_onset_date(onset, within, at_least, code) -> None:
+    tree = {"kind": "has", "category": "condition", "code": "myocardial_infarction", "label": "MI"}
+    if within:
+        tree["within"] = within
+    if at_least:
+        tree["qualifiers"] = {"duration_at_least": at_least}
+    plan = Plan(_trial(tree, "exclusion"), default_registry(), AS_OF)
+    patient = Patient(id="P", row=1, conditions=frozenset({"myocardial_infarction"}),
+                      condition_onset={"myocardial_infarction": onset} if onset else {})
+    assert plan.codes(patient) == [code]
+    assert plan.criteria[0].ex(patient, True)[0] == code
+    absent = Patient(id="Q", row=2, conditions=frozenset())
+    assert plan.codes(absent) == [F]
