@@ -98,7 +98,7 @@ def _assemble(src: TrialSource, registry: Registry) -> tuple[Trial, list[Eligibi
             id=item.id, section=item.section, text=src.criteria_text[item.start:item.end], span=item.span,
             status=status, unparsed=tuple(unparsed), tree=tree, problems=tuple(found),
         ))
-        problems.extend(_located(src, item.id, p) for p in found)
+        problems.extend(_located(src, _owner(item, p.span).id, p) for p in found)
     return Trial(trial=src.info, criteria_text=src.criteria_text, criteria=tuple(criteria)), problems
 
 
@@ -156,6 +156,14 @@ def _compile_item(text: str, item: Item, compile_criterion, registry: Registry):
     # as for one item: manual parts are nodes (they decide by review); only unparsed text makes it partial
     status = "partial" if unparsed else "compiled"
     return status, node, unparsed, problems
+
+
+def _owner(item: Item, span: tuple[int, int]) -> Item:
+    """The innermost (sub-)item holding a span, so a problem names `I3.2`, not `I3`."""
+    for child in item.children:
+        if child.start <= span[0] and span[1] <= child.end:
+            return _owner(child, span)
+    return item
 
 
 def _located(src: TrialSource, crit_id: str, problem: CriterionProblem) -> CriterionError:

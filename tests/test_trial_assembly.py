@@ -220,3 +220,15 @@ def test_crlf_line_endings_give_the_same_criteria():
     assert problems == []
     assert [_without_spans(c.model_dump(mode="json")) for c in dos.criteria] == [_without_spans(c.model_dump(mode="json")) for c in unix.criteria]
     assert dos.trial.title == unix.trial.title and dos.trial.ids == unix.trial.ids
+
+
+def test_problem_in_a_sub_item_names_the_sub_item():
+    text = "Inclusion Criteria:\n1. Labs:\n   a) BMI ≥ 25 kg/m2\n   b) HbA1c ≥ 7 furlongs\n"
+    trial, problems = compile_trial_text(text, "text", "x.txt")
+    assert len(problems) == 1
+    err = problems[0]
+    assert (err.file, err.line) == ("x.txt", 4) and err.message.startswith("I1.2: ")
+    assert err.source_line == "   b) HbA1c ≥ 7 furlongs"
+    # the good sub-item still compiled; the criterion keeps the problem
+    assert trial.criteria[0].tree.children[0].concept == "bmi"
+    assert [p.code for p in trial.criteria[0].problems] == [err.code]
