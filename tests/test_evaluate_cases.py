@@ -163,3 +163,72 @@ def test_condition_timing_uses_the_onset_date(onset, within, at_least, code) -> 
     assert plan.criteria[0].ex(patient, True)[0] == code
     absent = Patient(id="Q", row=2, conditions=frozenset())
     assert plan.codes(absent) == [F]
+
+
+# -- properties over random trees and patients -----------------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from eligibility.patient import Invalid  # noqa: E402
+
+_LEAVES = [
+    {"kind": "compare", "concept": "bmi", "op": op, "value": v, "unit": "kg/m2", "canonical_value": v, "canonical_unit": "kg/m2"}
+    for op in ("<", "<=", ">", ">=", "==", "!=") for v in (24.0, 30.0)
+] + [
+    {"kind": "range", "concept": "hba1c", "low": 7.0, "high": 12.0, "unit": "%", "canonical_low": 7.0,
+     "canonical_high": 12.0, "canonical_unit": "%"},
+    {"kind": "has", "category": "medication", "code": "dpp4_inhibitor", "label": "DPP-4 inhibitor"},
+    {"kind": "has", "category": "status", "code": "pregnancy", "label": "pregnant"},
+    {"kind": "has", "category": "condition", "code": "type_1_diabetes", "label": "T1DM"},
+    {"kind": "manual", "text": "ask", "reason": "manual"},
+    {"kind": "compare", "concept": "bmi", "op": ">=", "value": 24, "unit": "kg/m2", "canonical_value": 24,
+     "canonical_unit": "kg/m2", "qualifiers": {"duration_at_least": {"value": 3, "unit": "mo"}}},
+]
+
+
+def _trees(depth: int = 3):
+    leaf = st.sampled_from(_LEAVES)
+    return st.recursive(leaf, lambda kids: st.one_of(
+        st.builds(lambda c: {"kind": "all", "children": c}, st.lists(kids, max_size=3)),
+        st.builds(lambda c: {"kind": "any", "children": c}, st.lists(kids, max_size=3)),
+        st.builds(lambda c: {"kind": "not", "child": c}, kids)), max_leaves=6)
+
+
+_VALUES = st.sampled_from([None, Invalid("abc", "'abc' is not a number"), 23.9, 24.0, 30.0, 40.1])
+_HBA1C = st.sampled_from([None, 6.9, 7.0, 7.00044, 12.0, 12.03])
+_MEDS = st.sampled_from([None, frozenset(), frozenset({"sitagliptin", "A10BH01"}), frozenset({"metformin", "A10BA02"})])
+_CONDS = st.sampled_from([None, frozenset(), frozenset({"type_1_diabetes"}), frozenset({"pregnancy"})])
+_PREG = st.sampled_from([None, True, False, Invalid("maybe", "'maybe' is not yes/no")])
+
+
+@st.composite
+def _patients(draw):
+    measurements = {}
+    bmi, hba1c = draw(_VALUES), draw(_HBA1C)
+    if bmi is not None:
+        measurements["bmi"] = bmi if isinstance(bmi, Invalid) else Measurement(bmi, repr(bmi))
+    if hba1c is not None:
+        measurements["hba1c"] = Measurement(hba1c, repr(hba1c))
+    statuses = {} if (preg := draw(_PREG)) is None else {"pregnancy": preg}
+    return Patient(id="P", row=1, measurements=measurements, medications=draw(_MEDS),
+                   conditions=draw(_CONDS), statuses=statuses)
+
+
+@settings(max_examples=200, deadline=None)
+@given(tree=_trees(), patient=_patients(), section=st.sampled_from(["inclusion", "exclusion"]))
+def test_fast_and_explaining_evaluators_agree_and_logic_laws_hold(tree, patient, section) -> None:
+    registry = default_registry()
+    plan = Plan(_trial(tree, section), registry, AS_OF)
+    code = plan.codes(patient)[0]
+    assert plan.criteria[0].ex(patient, False)[0] == code
+    assert plan.criteria[0].ex(patient, True)[0] == code
+    double = Plan(_trial({"kind": "not", "child": {"kind": "not", "child": tree}}, section), registry, AS_OF)
+    assert double.codes(patient) == [code]
+    other = _LEAVES[3]
+    left = {"kind": "not", "child": {"kind": "all", "children": [tree, other]}}
+    right = {"kind": "any", "children": [{"kind": "not", "child": tree}, {"kind": "not", "child": other}]}
+    assert Plan(_trial(left, section), registry, AS_OF).codes(patient) == Plan(_trial(right, section), registry, AS_OF).codes(patient)
+    result = plan.evaluate(patient)
+    if result.outcomes[0] != "pass":
+        assert any(r.startswith(f"{plan.ids[0]} {result.outcomes[0]}: ") for r in result.reasons)
+    assert result.verdict == {"pass": "eligible", "fail": "ineligible"}.get(result.outcomes[0], "needs_review")

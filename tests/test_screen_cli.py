@@ -203,3 +203,30 @@ def test_as_of_changes_ages(tmp_path):
     assert run("screen", SEED, DEMO, "-o", out, "--as-of", "2026-01-02", "--engine", "python").exit_code == 0
     later = list(csv.DictReader(out.open(encoding="utf-8")))
     assert later[44]["age"] == "fail"
+
+
+def test_unwritable_output_is_an_input_error(tmp_path):
+    target = tmp_path / "no such folder" / "r.csv"
+    one_line_error(run("screen", SEED, DEMO, "-o", target, "--engine", "python"), "cannot write results")
+
+
+def test_decision_columns_for_other_criteria_are_reported(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("patient_id,BMI,I9,E2\nA,30,pass,pass\n")
+    rows, stderr = screen_csv(tmp_path, path)
+    assert rows[0]["E2"] == "pass"
+    assert "reviewer decision columns not in the trial (ignored): I9" in stderr
+
+
+def test_progress_bar_keeps_the_results(tmp_path):
+    rows, stderr = screen_csv(tmp_path, DEMO, "--progress")
+    assert len(rows) == 57
+    assert "screening" in stderr
+
+
+def test_deceased_patients_are_ineligible(tmp_path):
+    path = tmp_path / "dead.csv"
+    path.write_text("patient_id,BMI,death_date\nA,30,2025-06-01\nB,30,2026-06-01\n")
+    rows, _ = screen_csv(tmp_path, path)
+    assert rows[0]["verdict"] == "ineligible" and rows[0]["reasons"].startswith("deceased 2025-06-01")
+    assert rows[1]["verdict"] == "needs_review" and "deceased" not in rows[1]["reasons"]
