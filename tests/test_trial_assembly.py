@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from eligibility.errors import TrialInputError
 from eligibility.ir import All, Has, Manual, Range, walk
@@ -232,3 +234,27 @@ def test_problem_in_a_sub_item_names_the_sub_item():
     # the good sub-item still compiled; the criterion keeps the problem
     assert trial.criteria[0].tree.children[0].concept == "bmi"
     assert [p.code for p in trial.criteria[0].problems] == [err.code]
+
+_PIECES = st.sampled_from([
+    "{", "}", "<", ">", '"', "\\", "\n", "\r\n", "  ", ":", "Inclusion Criteria:", "Exclusion criteria", "- ", "1. ",
+    "a) ", "Title: x", "Minimum Age: 6 Months", "Sex: Female", "HbA1c ≥ 7 furlongs", "BMI 25-40 kg/m2", "\x00",
+    '{"protocolSection": {"eligibilityModule": {"eligibilityCriteria": "', '"}}}', "<clinical_study><eligibility>",
+    "<criteria><textblock>", "</textblock></criteria>", "</eligibility></clinical_study>", "&gt;", "&bogus;",
+    '{"schema": "eligibility.trial/1"}', "Note: text",
+])
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(_PIECES, st.text(max_size=8)), max_size=20))
+def test_any_text_compiles_or_raises_a_trial_input_error(pieces):
+    text = "".join(pieces)
+    try:
+        trial, problems = compile_trial_text(text, "auto", "fuzz")
+    except TrialInputError as error:
+        assert error.code.startswith("E-TRIAL") and str(error).startswith("fuzz")
+        return
+    ids = [c.id for c in trial.criteria]
+    assert len(ids) == len(set(ids)) and ids
+    for crit in trial.criteria:
+        assert 0 <= crit.span[0] <= crit.span[1] <= len(trial.criteria_text)
+    assert all(p.code and p.file == "fuzz" for p in problems)
