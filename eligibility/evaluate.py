@@ -35,6 +35,15 @@ def _unique(texts) -> list[str]:
     return list(dict.fromkeys(texts))
 
 
+def _deciding(code: int, results: list[tuple[int, list[str]]], detail: bool) -> list[str]:
+    """Texts of the children that decided `code`; the full explanation adds the others after them."""
+    keep = {F: (F,), T: (T,)}.get(code, (U, R))
+    texts = [t for c, part in results if c in keep for t in part]
+    if detail:
+        texts += [t for c, part in results if c not in keep for t in part]
+    return _unique(texts)
+
+
 def _eps(bound: float) -> float:
     return words.EPS * max(1.0, abs(bound))
 
@@ -125,9 +134,9 @@ class _Builder:
             codes = [c for c, _ in results]
             code = F if F in codes else max(codes, default=T)
             if not results:
-                return T, ["no condition"]
-            keep = {F: (F,), T: (T,)}.get(code, (U, R))
-            return code, _unique(t for c, texts in results if c in keep for t in texts)
+                return T, ["no restriction"]
+            # the full explanation shows every part; the short one only the parts that decided
+            return code, _deciding(code, results, detail)
         return fn, ex
 
     def _any(self, node: AnyOf) -> tuple[Fn, Ex]:
@@ -150,8 +159,7 @@ class _Builder:
             code = T if T in codes else max(codes, default=F)
             if not results:
                 return F, ["no alternative given"]
-            keep = {F: (F,), T: (T,)}.get(code, (U, R))
-            return code, _unique(t for c, texts in results if c in keep for t in texts)
+            return code, _deciding(code, results, detail)
         return fn, ex
 
     def _not(self, node: Not) -> tuple[Fn, Ex]:
