@@ -209,10 +209,12 @@ class Assembler:
         qualifiers: list = []
         categories: list = []      # has nodes, or (in a measurement's term) unexplained text
         sexes: list = []
+        blockers: list = []        # spans of compiled pieces: unparsed runs stop at them
         for piece in term:
             if isinstance(piece, MeasurePiece):
                 if piece.node is not None:
                     nodes.append(piece.node)
+                    blockers.append(piece.span)
                     out.measure = True
                 elif piece.reason is not None and piece.unparsed is not None and self.b.problems and \
                         any(p.span[0] >= self.src(piece.span)[0] and p.span[1] <= self.src(piece.span)[1]
@@ -229,6 +231,7 @@ class Assembler:
                 out.unparsed.extend(sub.unparsed)
                 if sub.node is not None and _computable(sub.node):
                     nodes.append(sub.node)
+                    blockers.append(piece.span)
                     out.has.extend(len(nodes) - 1 for _ in sub.has[:1])
                     out.measure = out.measure or sub.measure
                 elif sub.manual or sub.node is not None:
@@ -248,6 +251,9 @@ class Assembler:
                     sexes.append(span_of(piece))
                 elif piece.type in _CONTENT_TYPES:
                     content.append(span_of(piece))
+        if out.neg is not None and not nodes and not categories and not out.measure:
+            content.append(out.neg)      # a bare "no": nothing to negate, so it is text
+            out.neg = None
         if out.measure:
             # in a measurement's term, named conditions and sexes qualify it: not compiled, so unparsed
             content.extend(span_of(c) for c in categories)
@@ -267,8 +273,7 @@ class Assembler:
             for k in hosts:
                 nodes[k] = nodes[k].model_copy(update={"qualifiers": {key: duration}})
         if out.measure:
-            if content:
-                out.unparsed.append((min(s[0] for s in content), max(s[1] for s in content)))
+            out.unparsed.extend(_runs(content, blockers))
         elif nodes and content:
             spans = content + [span_of(p) for p in term if not isinstance(p, Neutral)]
             out.manual = [(min(s[0] for s in spans), max(s[1] for s in spans))]
@@ -347,9 +352,11 @@ class Assembler:
                 while k + 1 < len(merged) and merged_links[k] != "comma" and merged[k + 1].neg is None:
                     k += 1
                     run.append(nodes[k])
-                inner = self.combine(AnyOf, run)
-                a, _ = self.src(o.neg)
-                node = Not(child=inner, span=(min(a, inner.span[0]), inner.span[1]))
+                run = [n for n in run if n is not None]
+                if run:
+                    inner = self.combine(AnyOf, run)
+                    a, _ = self.src(o.neg)
+                    node = Not(child=inner, span=(min(a, inner.span[0]), inner.span[1]))
             scoped_nodes.append(node)
             scoped_outs.append(o)
             k += 1
@@ -377,6 +384,17 @@ class Assembler:
         return result
 
 
+def _runs(spans: list, blockers: list) -> list:
+    """Merge spans into runs that do not cross a blocker (a compiled piece between them)."""
+    runs: list = []
+    for span in sorted(spans):
+        if runs and not any(runs[-1][1] <= b[0] and b[1] <= span[0] for b in blockers):
+            runs[-1] = (runs[-1][0], max(runs[-1][1], span[1]))
+        else:
+            runs.append(span)
+    return runs
+
+
 def _is_measure(node) -> bool:
     return getattr(node, "kind", None) in ("compare", "range")
 
@@ -395,10 +413,30 @@ def _computable(node) -> bool:
 _SEPARATORS = frozenset(",;.:!?")
 
 
-def _significant(source: str, start: int, end: int) -> tuple[int, int] | None:
-    """First and last+1 offsets of characters that must be covered (not space, not list punctuation)."""
-    chars = [k for k in range(start, end) if not source[k].isspace() and source[k] not in _SEPARATORS]
-    return (chars[0], chars[-1] + 1) if chars else None
+def _cover(source: str, start: int, end: int, root: tuple, unparsed: list) -> tuple[tuple, list]:
+    """Stretch the root span (or the nearest unparsed span) over understood words outside it.
+
+    Words read as carrying no constraint ("patients with", "at screening visit") must still be
+    covered by a span; list punctuation and white space need not be.
+    """
+    spans = [list(u) for u in unparsed]
+    lo, hi = root
+    for k in range(start, end):
+        if source[k].isspace() or source[k] in _SEPARATORS or lo <= k < hi or any(a <= k < b for a, b in spans):
+            continue
+        if k < lo:
+            after = [u for u in spans if k < u[0] and u[1] <= lo]
+            if after:
+                min(after, key=lambda u: u[0])[0] = k
+            else:
+                lo = k
+        else:
+            before = [u for u in spans if u[0] >= hi and u[1] <= k]
+            if before:
+                max(before, key=lambda u: u[1])[1] = k + 1
+            else:
+                hi = k + 1
+    return (lo, hi), sorted(tuple(u) for u in spans)
 
 
 def _attach_qualifiers(pieces: list, builder) -> list:
@@ -440,20 +478,8 @@ def assemble(pieces: list, builder, source: str, start: int, end: int):
                       span=whole)
         return CompiledText("manual", tree, (), problems)
     tree = result.node
-    sig = _significant(source, start, end)
-    if sig is not None:
-        a, z = tree.span
-        lo, hi = min(a, sig[0]), max(z, sig[1])
-        for u in unparsed:        # never stretch over unparsed text
-            if u[1] <= a:
-                lo = max(lo, u[1])
-            if u[0] >= z:
-                hi = min(hi, u[0])
-        while lo < a and source[lo].isspace():
-            lo += 1
-        while hi > z and (source[hi - 1].isspace() or source[hi - 1] in _SEPARATORS):
-            hi -= 1
-        if (lo, hi) != (a, z):
-            tree = tree.model_copy(update={"span": (lo, hi)})
+    root, unparsed = _cover(source, start, end, tree.span, unparsed)
+    if root != tree.span:
+        tree = tree.model_copy(update={"span": root})
     status = "partial" if unparsed else "compiled"
     return CompiledText(status, tree, tuple(unparsed), problems)
