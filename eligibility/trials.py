@@ -176,7 +176,27 @@ def _located(src: TrialSource, crit_id: str, problem: CriterionProblem) -> Crite
         width = (end_offset - offset) if end_offset is not None and end_offset > offset else 1
         kwargs = dict(line=line, column=column, source_line=line_text,
                       width=min(width, len(line_text) - column + 1))
-    return CriterionError(f"{crit_id}: {problem.message}", code=problem.code, file=src.info.source, **kwargs)
+    return _WindowedError(f"{crit_id}: {problem.message}", code=problem.code, file=src.info.source, **kwargs)
+
+
+class _WindowedError(CriterionError):
+    """A CriterionError whose caret shows only a window of a very long line.
+
+    CT.gov JSON keeps the whole criteria text on one line; the location keeps
+    the real column, the caret line shows ~100 characters around it.
+    """
+
+    WINDOW = 100
+
+    def caret(self) -> str | None:
+        line, column = self.source_line, self.column
+        if line is None or column is None or len(line) <= self.WINDOW:
+            return super().caret()
+        begin = max(0, min(column - 1 - self.WINDOW // 3, len(line) - self.WINDOW))
+        shown = ("…" if begin else "") + line[begin:begin + self.WINDOW] + ("…" if begin + self.WINDOW < len(line) else "")
+        pad = " " * (column - 1 - begin + (1 if begin else 0))
+        width = max(1, min(self.width, self.WINDOW - (column - 1 - begin)))
+        return f"    {shown}\n    {pad}{'^' * width}"
 
 
 # -- structured fields: age and sex ----------------------------------------------------

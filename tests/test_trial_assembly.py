@@ -258,3 +258,16 @@ def test_any_text_compiles_or_raises_a_trial_input_error(pieces):
     for crit in trial.criteria:
         assert 0 <= crit.span[0] <= crit.span[1] <= len(trial.criteria_text)
     assert all(p.code and p.file == "fuzz" for p in problems)
+
+
+def test_caret_on_a_very_long_line_shows_a_window():
+    # CT.gov JSON keeps all criteria on one line: the caret line shows a window around the problem
+    criteria = ("Inclusion Criteria:\n\n" + "".join(f"* Item {n} is some long free text\n" for n in range(30))
+                + "* HbA1c \\>= 7 furlongs\n* BMI \\>= 25 kg/m2\n")
+    text = json.dumps({"protocolSection": {"eligibilityModule": {"eligibilityCriteria": criteria}}})
+    _, problems = compile_trial_text(text, "ctgov", "long.json")
+    err = problems[0]
+    assert err.line == 1 and text[err.column - 1:].startswith("furlongs")
+    shown, carets = str(err).splitlines()[1:]
+    assert len(shown) < 120 and shown.startswith("    …")   # the window reaches the end of the line
+    assert carets.index("^") == shown.index("furlongs") and carets.strip() == "^" * len("furlongs")
