@@ -19,8 +19,6 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-import pint
-
 from .errors import UnitError
 from .registry import Concept, Registry, default_registry
 
@@ -33,6 +31,7 @@ def ureg() -> pint.UnitRegistry:
     """One pint registry per process (pint's own advice), with our clinical additions."""
     global _UREG
     if _UREG is None:
+        import pint  # imported on first use: pint costs ~0.15 s to import and ~0.5 s to build a registry
         reg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
         # Insulin activity is its own dimension: 1 U of insulin is a biological
         # potency (WHO International Standard), not 1 µmol/min of enzyme.
@@ -141,6 +140,8 @@ def _conversion(registry: Registry, concept_id: str, unit: str | None) -> Conver
         # Multiples of the upper limit of normal stay multiples (DESIGN §3);
         # the evaluator resolves them against the patient's reference range.
         return Conversion(unit, ULN, 1.0)
+    import pint
+
     reg = ureg()
     try:
         # parse_expression, not Unit(): spellings such as `1e9/L` carry a factor
