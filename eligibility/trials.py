@@ -11,8 +11,9 @@ Choices documented here (DESIGN §2-§3 leave them open):
   no `age` criterion (an unbounded range would only turn missing ages into
   "unknown").  No sex field -> no `sex` criterion; ALL -> `all()` (true).
 - An item with sub-items is one criterion whose span covers them; its tree
-  combines the sub-items' trees: `any` when the lead says "at least one of /
-  any of / either", else `all`.  A lead that is only a connector ("meets the
+  combines the sub-items' trees: `all` in inclusion (each is a requirement),
+  `any` in exclusion (each one excludes), unless the lead says "at least one
+  of / any of / either" (any) or "all of / each of the following / both" (all).  A lead that is only a connector ("meets the
   following criteria:") is absorbed into that node; any other lead is kept as
   its own part.  When every part is manual the criterion is one manual node.
 """
@@ -105,6 +106,7 @@ def _assemble(src: TrialSource, registry: Registry) -> tuple[Trial, list[Eligibi
 # -- items with sub-items ---------------------------------------------------------------
 
 _ANY_LEAD = re.compile(r"\b(at least (one|1)|any (one )?of|one or more of|either|one of the following)\b", re.I)
+_ALL_LEAD = re.compile(r"\b(all (of )?the following|each of the following|both)\b", re.I)
 _CONNECTOR = re.compile(r"(following|below|as follows)\b[^.;]*:?\s*$|^\W*[^.;]{0,60}:\s*$", re.I)
 
 
@@ -134,25 +136,39 @@ def _compile_item(text: str, item: Item, compile_criterion, registry: Registry):
     if not item.children:
         r = compile_criterion(text, item.start, item.end, section=item.section, registry=registry)
         return r.status, r.tree, list(r.unparsed), list(r.problems)
-    results, any_of, first = [], False, True
+    # Each sub-item is a requirement (inclusion: all must hold) or a reason to
+    # exclude (exclusion: any one excludes), unless the lead says otherwise.
+    mode = "any" if item.section == "exclusion" else "all"
+    own, subs, first = [], [], True      # own text parts (kept leads, trailing notes) and sub-items
     for start, end, child in _parts(text, item):
         if child is not None:
-            results.append(_compile_item(text, child, compile_criterion, registry))
-        else:
-            r = compile_criterion(text, start, end, section=item.section, registry=registry)
-            lead = text[start:end]
-            if first and r.status == "manual" and not r.problems and _CONNECTOR.search(lead):
-                any_of = bool(_ANY_LEAD.search(lead))   # the lead only says how the sub-items combine
-            else:
-                results.append((r.status, r.tree, list(r.unparsed), list(r.problems)))
-        first = False
+            subs.append(_compile_item(text, child, compile_criterion, registry) + (child.span,))
+            first = False
+            continue
+        r = compile_criterion(text, start, end, section=item.section, registry=registry)
+        lead = text[start:end]
+        if _ANY_LEAD.search(lead) and first:
+            mode = "any"
+        elif _ALL_LEAD.search(lead) and first:
+            mode = "all"
+        if not (first and r.status == "manual" and not r.problems and _CONNECTOR.search(lead)):
+            own.append((r.status, r.tree, list(r.unparsed), list(r.problems), (start, end)))
+        first = False      # a connector lead only says how the sub-items combine: absorbed
+    results = own + subs
     unparsed = [s for res in results for s in res[2]]
     problems = [p for res in results for p in res[3]]
     if all(res[0] == "manual" for res in results):
         reason = "no computable part in the criterion or its sub-items"
         return "manual", Manual(span=item.span, text=text[item.start:item.end], reason=reason), [], problems
-    trees = tuple(res[1] for res in results)
-    node = (AnyOf if any_of else All)(span=item.span, children=trees)
+    sub_trees = tuple(res[1] for res in subs)
+    if not own:
+        node = (AnyOf if mode == "any" else All)(span=item.span, children=sub_trees)
+    elif mode == "all":
+        ordered = sorted(results, key=lambda res: res[4])
+        node = All(span=item.span, children=tuple(res[1] for res in ordered))
+    else:   # own text must hold, and any one of the sub-items
+        inner = AnyOf(span=(subs[0][4][0], subs[-1][4][1]), children=sub_trees)
+        node = All(span=item.span, children=tuple(res[1] for res in own) + (inner,))
     # as for one item: manual parts are nodes (they decide by review); only unparsed text makes it partial
     status = "partial" if unparsed else "compiled"
     return status, node, unparsed, problems

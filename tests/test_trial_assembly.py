@@ -271,3 +271,35 @@ def test_caret_on_a_very_long_line_shows_a_window():
     shown, carets = str(err).splitlines()[1:]
     assert len(shown) < 120 and shown.startswith("    …")   # the window reaches the end of the line
     assert carets.index("^") == shown.index("furlongs") and carets.strip() == "^" * len("furlongs")
+
+
+COMBINE = """Inclusion Criteria:
+1. BMI ≥ 30 kg/m2 and at least one of:
+   a) hypertension
+   b) type 2 diabetes
+Exclusion Criteria:
+1. Laboratory abnormalities at screening:
+   a) ALT > 3 x ULN
+   b) Serum creatinine > 2 mg/dL
+2. All of the following:
+   a) type 2 diabetes
+   b) HbA1c > 10%
+"""
+
+
+def test_sub_items_combine_by_section_unless_the_lead_says_otherwise():
+    trial, problems = compile_trial_text(COMBINE, "text", "combine.txt")
+    assert problems == []
+    by_id = {c.id: c.tree for c in trial.criteria}
+    # a lead that states something is kept: it must hold, and (here) any one of the sub-items
+    i1 = by_id["I1"]
+    assert i1.kind == "all" and len(i1.children) == 2 and i1.children[1].kind == "any"
+    lead = [(n.concept, n.op, n.canonical_value) for n in walk(i1.children[0]) if n.kind == "compare"]
+    assert lead == [("bmi", ">=", 30.0)]
+    assert [c.code for c in i1.children[1].children] == ["hypertension", "type_2_diabetes"]
+    # exclusion: each sub-item excludes on its own
+    e1 = by_id["E1"]
+    assert e1.kind == "any" and [(c.concept, c.op) for c in e1.children] == [("alt", ">"), ("serum_creatinine", ">")]
+    # ... unless the lead asks for all of them
+    e2 = by_id["E2"]
+    assert e2.kind == "all" and [c.kind for c in e2.children] == ["has", "compare"]
