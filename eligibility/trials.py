@@ -13,9 +13,11 @@ Choices documented here (DESIGN §2-§3 leave them open):
 - An item with sub-items is one criterion whose span covers them; its tree
   combines the sub-items' trees: `all` in inclusion (each is a requirement),
   `any` in exclusion (each one excludes), unless the lead says "at least one
-  of / any of / either" (any) or "all of / each of the following / both" (all).  A lead that is only a connector ("meets the
-  following criteria:") is absorbed into that node; any other lead is kept as
-  its own part.  When every part is manual the criterion is one manual node.
+  of / any of / either" (any) or "all of / each of the following / both"
+  (all).  A lead that is only a connector ("meets the following criteria:")
+  is absorbed into that node; any other lead is kept and must hold too.
+  When every part is manual the criterion is one manual node.
+See docs/trial-input.md.
 """
 from __future__ import annotations
 
