@@ -35,6 +35,17 @@ def _unique(texts) -> list[str]:
     return list(dict.fromkeys(texts))
 
 
+def _short_texts(p: Patient, fns, exs, code: int) -> tuple[int, list[str]]:
+    """Short explanation of a combination: only the deciding children are explained (the others are
+    skipped, not formatted and thrown away: this is the per-patient hot path of `screen`)."""
+    keep = {F: (F,), T: (T,)}.get(code, (U, R))
+    texts: list[str] = []
+    for f, e in zip(fns, exs):
+        if f(p) in keep:
+            texts.extend(e(p, False)[1])
+    return code, _unique(texts)
+
+
 def _deciding(code: int, results: list[tuple[int, list[str]]], detail: bool) -> list[str]:
     """Texts of the children that decided `code`; the full explanation adds the others after them."""
     keep = {F: (F,), T: (T,)}.get(code, (U, R))
@@ -112,7 +123,7 @@ class _Builder:
         else:
             raise TypeError(f"unknown IR node {type(node).__name__}")
         quals = {k: v for k, v in node.qualifiers.items() if not (isinstance(node, Has) and k == "duration_at_least")}
-        return self._qualified(fn, ex, quals) if quals else (fn, ex)
+        return self._qualified(fn, ex, quals, isinstance(node, (All, AnyOf, Not))) if quals else (fn, ex)
 
     # -- logic ---------------------------------------------------------------
     def _all(self, node: All) -> tuple[Fn, Ex]:
@@ -130,12 +141,13 @@ class _Builder:
             return best
 
         def ex(p: Patient, detail: bool) -> tuple[int, list[str]]:
+            if not exs:
+                return T, ["no restriction"]
+            if not detail:
+                return _short_texts(p, fns, exs, fn(p))
             results = [e(p, detail) for e in exs]
             codes = [c for c, _ in results]
-            code = F if F in codes else max(codes, default=T)
-            if not results:
-                return T, ["no restriction"]
-            # the full explanation shows every part; the short one only the parts that decided
+            code = F if F in codes else max(codes)
             return code, _deciding(code, results, detail)
         return fn, ex
 
@@ -154,11 +166,13 @@ class _Builder:
             return best
 
         def ex(p: Patient, detail: bool) -> tuple[int, list[str]]:
+            if not exs:
+                return F, ["no alternative given"]
+            if not detail:
+                return _short_texts(p, fns, exs, fn(p))
             results = [e(p, detail) for e in exs]
             codes = [c for c, _ in results]
-            code = T if T in codes else max(codes, default=F)
-            if not results:
-                return F, ["no alternative given"]
+            code = T if T in codes else max(codes)
             return code, _deciding(code, results, detail)
         return fn, ex
 
@@ -170,16 +184,16 @@ class _Builder:
             return NEG[code], texts
         return (lambda p: NEG[f(p)]), ex
 
-    def _qualified(self, f: Fn, e: Ex, quals: dict) -> tuple[Fn, Ex]:
+    def _qualified(self, f: Fn, e: Ex, quals: dict, compound: bool) -> tuple[Fn, Ex]:
         """A condition on how long something held, which one current value cannot show: F stays F, else review."""
         notes = [words.qualifier_text(name, duration) for name, duration in quals.items()]
 
         def ex(p: Patient, detail: bool) -> tuple[int, list[str]]:
+            if compound and not detail and f(p) == T:
+                return R, ["computable parts pass", *notes]   # the short reason names only what is left to check
             code, texts = e(p, detail)
             if code == F:
                 return F, texts
-            if code == T and not detail and len(texts) > 1:
-                texts = ["computable parts pass"]    # the short reason names only what is left to check
             return R, texts + notes
         return (lambda p: F if f(p) == F else R), ex
 

@@ -117,6 +117,8 @@ def _medication(builder, code: str, label: str):
     def member(token: str) -> bool:
         return token in members or token.startswith(prefixes)
 
+    seen: dict[frozenset, int] = {}    # patients share medication lists: answer each list once
+
     def fn(p: Patient) -> int:
         s = p.statuses.get(code)
         if s is not None:
@@ -124,10 +126,13 @@ def _medication(builder, code: str, label: str):
         meds = p.medications
         if meds is None:
             return U
-        for token in meds:
-            if token in members or token.startswith(prefixes):
-                return T
-        return F
+        answer = seen.get(meds)
+        if answer is None:
+            answer = T if any(t in members or t.startswith(prefixes) for t in meds) else F
+            if len(seen) >= 65536:
+                seen.clear()
+            seen[meds] = answer
+        return answer
 
     def names(tokens) -> list[str]:
         shown = {atc_names.get(t, t) for t in tokens}
