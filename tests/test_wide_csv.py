@@ -216,3 +216,15 @@ def test_first_valid_value_wins_across_columns(tmp_path):
     assert patients[0].measurements["hba1c"].value == pytest.approx(7.00044)
     assert patients[1].measurements["hba1c"].value == 7.2
     assert "hba1c" not in patients[2].measurements
+
+
+def test_patient_id_wins_over_id_wherever_it_stands(tmp_path):
+    patients = read(write(tmp_path, b"id,bmi,patient_id\n7,30,P-7\n"))
+    assert patients[0].id == "P-7"
+
+
+def test_shared_synonym_decided_by_exact_id_or_header_unit(tmp_path):
+    data = b"id,insulin_dose_daily,insulin dose (U/kg/day)\nA,40,0.6\n"
+    patient = read(write(tmp_path, data))[0]
+    assert patient.measurements["insulin_dose_daily"].value == 40.0
+    assert patient.measurements["insulin_dose_per_kg"].value == 0.6
