@@ -12,7 +12,7 @@ from .registry import normalize_phrase
 
 F, T, U, R = 0, 1, 2, 3
 _DAYS = {"a": 365.25, "mo": 30.4375, "wk": 7.0, "d": 1.0, "h": 1 / 24}
-_SEX = {"sex_female": "female", "sex_male": "male"}
+_SEX = {"sex_female": "female", "sex_male": "male", "female": "female", "male": "male"}
 
 
 def build_has(builder, node: Has):
