@@ -142,6 +142,11 @@ def _conversion(registry: Registry, concept_id: str, unit: str | None) -> Conver
         return error.message
 
 
+def unit_fits(registry: Registry, concept_id: str, unit: str) -> bool:
+    """Can a value in `unit` be this concept (decides between concepts sharing a name)?"""
+    return not isinstance(_conversion(registry, concept_id, unit), str)
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     """Registry names keyed for header and list matching (built once per registry)."""

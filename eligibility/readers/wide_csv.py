@@ -22,7 +22,7 @@ from .wide_cells import (
     BIRTH_KEYS, CONDITION_LIST_KEYS, DEATH_DATE_KEYS, DEATH_FLAG_KEYS, FEMALE, ID_KEYS, MALE,
     MEDICATION_LIST_KEYS, SEX_KEYS, NumberParser, Vocabulary, completed_years, condition_ids,
     decision_id, duration_concept, header_key, is_missing, list_items, medication_tokens,
-    parse_date, parse_yes_no, split_unit, vocabulary,
+    parse_date, parse_yes_no, split_unit, unit_fits, vocabulary,
 )
 
 csv.field_size_limit(1 << 24)
@@ -234,7 +234,7 @@ def _column(header: str, registry: Registry, vocab: Vocabulary, as_of: date,
     candidates = vocab.concepts.get(name_key, ())
     if len(candidates) > 1:
         exact = [c for c in candidates if header_key(c) == name_key]
-        fitting = [c for c in candidates if _fits(c, unit, registry)] if unit else exact
+        fitting = [c for c in candidates if unit_fits(registry, c, unit)] if unit else exact
         if len(fitting) != 1:
             return None, (f"ambiguous column '{header}' ({' or '.join(candidates)}): "
                           "give a unit in the header, e.g. 'insulin dose (U/kg/d)'")
@@ -244,12 +244,6 @@ def _column(header: str, registry: Registry, vocab: Vocabulary, as_of: date,
     if name_key in vocab.categories:
         return _category_handler(vocab.categories[name_key]), None
     return None, "unknown"
-
-
-def _fits(concept_id: str, unit: str, registry: Registry) -> bool:
-    from .wide_cells import _conversion
-
-    return not isinstance(_conversion(registry, concept_id, unit), str)
 
 
 def _finish(patient: Patient, state: _RowState, as_of: date) -> None:
