@@ -7,6 +7,7 @@ conversion (`Fasting plasma glucose > 14.99 mmol/L (270 mg/dL)`).
 """
 from __future__ import annotations
 
+import math
 import re
 
 from .ir import All, AnyOf, Compare, Criterion, Duration, Has, Manual, Not, Range, Trial
@@ -27,6 +28,8 @@ def format_number(value: float, source: str | None = None, span: tuple[int, int]
             literal = m.group().replace(",", ".")
             if float(literal) == value:
                 return literal
+    if not math.isfinite(value):
+        return str(value)
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
     return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"

@@ -66,6 +66,7 @@ def test_numbers_keep_the_precision_the_text_wrote():
                     canonical_unit="%")
     assert render_tree(hba1c, source=source) == "HbA1c ≥ 7.5 %"
     assert format_number(1234567.0) == "1234567" and format_number(0.25) == "0.25" and format_number(2 / 3) == "0.6667"
+    assert format_number(float("inf")) == "inf" and format_number(-2.5) == "-2.5"   # hand-edited files
 
 
 def test_render_trial_text_marks_unparsed_fragments():
