@@ -39,6 +39,7 @@ class ScreenSummary:
     outcomes: dict[str, Counter] = field(default_factory=dict)     # criterion id -> outcome counts
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    rows_read: int | None = None     # input rows as the reader counted them (None: not reported)
 
     def add(self, result: PatientResult) -> None:
         self.rows += 1
@@ -48,7 +49,8 @@ class ScreenSummary:
 
     def render(self) -> str:
         rate = f", {self.rows / self.seconds:,.0f} patients/s" if self.seconds > 0.5 and self.rows else ""
-        lines = [f"screened {self.rows} patients against {self.trial_title!r} as of {self.as_of.isoformat()} "
+        read = f" from {self.rows_read} input rows" if self.rows_read is not None else ""
+        lines = [f"screened {self.rows} patients{read} against {self.trial_title!r} as of {self.as_of.isoformat()} "
                  f"({self.engine} engine{rate})",
                  "verdicts: " + ", ".join(f"{v} {self.verdicts.get(v, 0)}" for v in VERDICTS)]
         for label, outcome in (("failing", "fail"), ("unknown (missing data)", "unknown"), ("needing review", "review")):
@@ -154,6 +156,7 @@ def screen(trial: str | Path, data: list[str], *, output: str | None = None, fmt
                 if patient.decisions:
                     unused_decisions.update(set(patient.decisions) - known)
     summary.seconds = time.perf_counter() - started
+    summary.rows_read = source.stats.rows
     summary.problems.extend(_data_problems(source.stats, unused_decisions))
     return summary
 

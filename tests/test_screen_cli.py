@@ -85,7 +85,7 @@ def test_reasons_name_every_non_pass_criterion(tmp_path):
 
 def test_summary_on_stderr(tmp_path):
     _rows, stderr = screen_csv(tmp_path, DEMO)
-    assert "as of 2026-01-01" in stderr
+    assert "screened 57 patients from 57 input rows" in stderr and "as of 2026-01-01" in stderr
     assert "verdicts: eligible 3, needs_review 29, ineligible 25" in stderr
     assert "failing: age 3, I2 2, I3 3, I4 6, I5 4, I6 4, I7 1, E2 2" in stderr
     assert f"results: {tmp_path / 'results.csv'}" in stderr
