@@ -303,7 +303,8 @@ def _load_compiled(text: str, source: str | None) -> tuple[Trial, list[Eligibili
         raise TrialInputError(f"not a valid compiled trial: {where}: {err['msg']}",
                               code="E-TRIAL-COMPILED", file=source) from None
     size = len(trial.criteria_text)
-    for crit in trial.criteria:
+    # without criteria_text (a document written by hand, as DESIGN §3 shows it) spans cannot be checked
+    for crit in trial.criteria if size else ():
         if not (0 <= crit.span[0] <= crit.span[1] <= size):
             raise TrialInputError(f"{crit.id}: span {list(crit.span)} lies outside criteria_text ({size} characters)",
                                   code="E-TRIAL-COMPILED", file=source)
