@@ -103,7 +103,7 @@ _SHORT_HEADING = re.compile(
 # Words that make "<words> inclusion criteria" a sentence, not a heading.
 _NOT_HEADING_WORDS = {
     "meet", "meets", "met", "meeting", "fulfil", "fulfils", "fulfill", "fulfills", "satisfy",
-    "satisfies", "see", "per", "all", "any", "other", "the", "no", "not", "all", "of", "as",
+    "satisfies", "see", "per", "all", "any", "other", "the", "no", "not", "of", "as",
     "with", "without", "does", "did", "do", "if", "and", "or", "to", "in",
 }
 _MARKER = re.compile(
