@@ -17,7 +17,7 @@ from .units import ULN, display_unit, normalize_unit
 SYMBOL = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=", "!=": "≠"}
 NEGATED = {"<": "≥", "<=": ">", ">": "≤", ">=": "<", "==": "≠", "!=": "="}
 _DURATION_UNITS = {"a": "years", "mo": "months", "wk": "weeks", "d": "days", "h": "hours"}
-_PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
+_LEADING_NUMBER = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?![\d.,/-])")
 EPS = 1e-9
 
 
@@ -42,21 +42,23 @@ def fmt_near(value: float, bound: float | None) -> str:
     return f"{value:.8g}"
 
 
-def observed(m: Measurement, canonical_unit: str, bound: float | None = None, detail: bool = False) -> str:
-    """`22.1 kg/m²`, `58 mmol/mol = 7.5 %`, `55 years (born 1970-05-01)`."""
+def observed(m: Measurement, canonical_unit: str, bound: float | None = None) -> str:
+    """`22.1 kg/m²`, `58 mmol/mol = 7.5 %`, `55 years (born 1970-05-01)`, `< 0.1 ng/mL`."""
     unit = display_unit(canonical_unit)
     prefix = f"{m.comparator} " if m.comparator else ""
-    number = (m.raw or "").split(" ")[0]
-    if not _PLAIN_NUMBER.match(number):
+    raw = (m.raw or "").lstrip("<>=≤≥ ") if m.comparator else (m.raw or "")
+    match = _LEADING_NUMBER.match(raw)
+    if match is None:        # derived values: "born 1970-05-01", "since 2015-03-01"
         shown = str(int(m.value)) if m.value == int(m.value) else fmt_near(m.value, bound)
         text = f"{prefix}{shown} {unit} ({m.raw})"
-    elif m.unit is not None and abs(float(number) - m.value) > EPS * max(1.0, abs(m.value)):
-        given = m.raw if not _PLAIN_NUMBER.match(m.raw) else f"{m.raw} {m.unit}"
-        text = f"{prefix}{given} = {fmt_near(m.value, bound)} {unit}"
-    elif m.unit is not None:
-        text = f"{prefix}{m.raw if not _PLAIN_NUMBER.match(m.raw) else f'{m.raw} {m.unit}'}"
     else:
-        text = f"{prefix}{number} {unit}"
+        number = match.group(1)
+        if m.unit is not None and abs(float(number) - m.value) > EPS * max(1.0, abs(m.value)):
+            text = f"{prefix}{number} {m.unit} = {fmt_near(m.value, bound)} {unit}"
+        elif m.unit is not None:
+            text = f"{prefix}{number} {display_unit(m.unit)}"
+        else:
+            text = f"{prefix}{number} {unit}"
     if m.when is not None and m.when.isoformat() not in text:
         text += f" on {m.when.isoformat()}"    # long-format data: which observation was used
     return text
