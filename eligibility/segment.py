@@ -256,10 +256,14 @@ def segment(text: str, *, require_headings: bool = False, source: str | None = N
         if n in kinds:
             section, rest = kinds[n]
             region, stack = n, []
-            headings.append(Heading("section", line.first, rest if rest is not None else line.end, section))
-            if rest is not None:
-                item = _Open(line.indent, "inline", section, None, None)
-                item.extend(rest, line.end)
+            end = line.end if rest is None else len(text[:rest].rstrip())
+            headings.append(Heading("section", line.first, end, section))
+            if rest is not None:   # "Inclusion criteria: 1. Age ≥ 18" - the rest may carry its own marker
+                found = _marker(text, _Line(rest, line.end, rest, line.indent))
+                marker, number, body = (None, None, rest) if not found or found[2] >= line.end \
+                    else ((rest, found[2]), found[1], found[2])
+                item = _Open(line.indent, "inline", section, marker, number)
+                item.extend(body, line.end)
                 roots.append(item)
                 stack = [item]
             prev_blank = False

@@ -222,6 +222,15 @@ def test_inline_heading_text_is_an_item():
     assert [(it.id, text[it.start:it.end]) for it in seg.items] == [("I1", "age 18 to 65 years"), ("E1", "pregnancy")]
 
 
+def test_inline_heading_text_may_carry_a_marker():
+    text = "Inclusion Criteria: 2. Age > 18\n3. BMI < 30\nExclusion criteria: - Pregnancy\n"
+    seg = segment(text)
+    assert [(it.id, text[it.start:it.end]) for it in seg.items] == [
+        ("I2", "Age > 18"), ("I3", "BMI < 30"), ("E1", "Pregnancy")]
+    assert [text[h.start:h.end] for h in seg.headings] == ["Inclusion Criteria:", "Exclusion criteria:"]
+    check_structure(text, seg)
+
+
 def test_numbered_group_restarting_takes_next_free_number():
     text = "Inclusion Criteria:\n1. A\n2. B\nInclusion Criteria (part two):\n1. C\n"
     assert [it.id for it in segment(text).items] == ["I1", "I2", "I3"]
