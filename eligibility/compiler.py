@@ -138,7 +138,7 @@ def scan(tokens: list[Token], builder: Builder) -> list[object]:
             inherit = None
             if isinstance(phrase, Bare):
                 phrase, inherit = Measure(last[0], phrase.expr, phrase.span), last[1]
-            if isinstance(phrase, Measure) and _cut_short(tokens, hit[1]):
+            if isinstance(phrase, Measure) and (phrase.expr is None or _cut_short(tokens, hit[1])):
                 continue
             if isinstance(phrase, Measure):
                 node, unparsed, reason = builder.measure(phrase, inherit)

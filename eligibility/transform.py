@@ -209,6 +209,14 @@ class ToPhrases(Transformer):
         exclusive = any(isinstance(c, _Op) and c.op == "exclusive" for c in children)
         return Rng(vals[0], vals[1], not exclusive, not exclusive, _span(children))
 
+    def open_range(self, children):
+        """`12 to < 18 years`: the comparator says whether the upper end is included."""
+        vals = [c for c in children if isinstance(c, Val)]
+        op = [c for c in children if isinstance(c, _Op)][0].op
+        if op in (">", ">="):
+            return None
+        return Rng(vals[0], vals[1], True, op == "<=", _span(children))
+
     def pair(self, children):
         numbers = [c for c in children if isinstance(c, Token) and c.type == "NUMBER"]
         unit = children[-1] if isinstance(children[-1], Token) and children[-1].type in ("UNIT", "BADUNIT") else None
@@ -262,6 +270,9 @@ class ToPhrases(Transformer):
         vals = [c for c in children if isinstance(c, Val)]
         exclusive = any(isinstance(c, _Op) and c.op == "exclusive" for c in children)
         return Measure(subject, Rng(vals[0], vals[1], not exclusive, not exclusive, _span(children)), _span(children))
+
+    def person_paren(self, children):
+        return Measure(Subject("person", span=_span(children[:1])), children[2], _span(children))
 
     def bare(self, children):
         return Bare(children[0], _span(children))

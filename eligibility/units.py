@@ -116,8 +116,12 @@ def conversion(concept_id: str, unit: str | None, registry: Registry | None = No
     `unit=None` means the text gave no unit: the value is already canonical.
     Raises UnitError for a spelling nobody knows or a unit of the wrong dimension.
     """
+    from .convcache import cached_conversion
+
     registry = registry or default_registry()
-    return _conversion(registry, concept_id, None if unit is None else normalize_unit(unit))
+    key = None if unit is None else normalize_unit(unit)
+    # persisted across processes (eligibility/convcache.py): compiling need not start pint
+    return cached_conversion(registry, concept_id, key, lambda: _conversion(registry, concept_id, key))
 
 
 @lru_cache(maxsize=4096)

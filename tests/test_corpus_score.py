@@ -18,6 +18,8 @@ from eligibility.scoring import Atom, extract_atoms, match, score_file
 HERE = Path(__file__).parent
 DEV = Path(os.environ.get("ELIGIBILITY_SHARED", "/work/shared")) / "corpus" / "criteria_dev.jsonl"
 HELD_OUT = HERE / "cases" / "criteria_heldout.jsonl"
+# written later, scored before any tuning on it (F1 0.9785, P 1.0 at first run), then fixed
+HELD_OUT_2 = HERE / "cases" / "criteria_heldout2.jsonl"
 
 
 def _report(name: str, score) -> None:
@@ -34,9 +36,10 @@ def test_dev_corpus_score():
     assert score.precision >= 0.98
 
 
-def test_held_out_score():
-    score = score_file(HELD_OUT)
-    _report("criteria_heldout", score)
+@pytest.mark.parametrize("path", [HELD_OUT, HELD_OUT_2], ids=lambda p: p.stem)
+def test_held_out_score(path):
+    score = score_file(path)
+    _report(path.stem, score)
     assert len(score.cases) >= 80
     assert score.f1 >= 0.97
     assert score.precision >= 0.98
