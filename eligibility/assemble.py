@@ -255,8 +255,16 @@ class Assembler:
             content.append(out.neg)      # a bare "no": nothing to negate, so it is text
             out.neg = None
         if out.measure:
-            # in a measurement's term, named conditions and sexes qualify it: not compiled, so unparsed
-            content.extend(span_of(c) for c in categories)
+            # beside a measurement, a condition or drug class standing on its own ("with type 2
+            # diabetes", "insulin-treated") is one more constraint; one inside a longer phrase
+            # ("uncontrolled hypertension", "metformin monotherapy") and sexes are left unparsed
+            for c in categories:
+                k = next(n for n, p in enumerate(term) if p is c)
+                if any(_is_content(term[j]) for j in (k - 1, k + 1) if 0 <= j < len(term)):
+                    content.append(span_of(c))
+                else:
+                    nodes.append(self.has(c))
+                    blockers.append(span_of(c))
             content.extend(sexes)
         else:
             content.extend(s for s in sexes if s[1] - s[0] > 0 and self.b.norm.text[s[0]:s[1]].lower() not in ("men", "women"))
@@ -393,6 +401,13 @@ def _runs(spans: list, blockers: list) -> list:
         else:
             runs.append(span)
     return runs
+
+
+def _is_content(piece) -> bool:
+    if not isinstance(piece, Token) or piece.type not in _CONTENT_TYPES:
+        return False
+    word = piece.value.lower()
+    return not (piece.type == "WORD" and (word in NOISE or word in NEGATIONS))
 
 
 def _is_measure(node) -> bool:
