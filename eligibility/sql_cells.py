@@ -117,9 +117,19 @@ def yes_no(t: exp.Expression) -> exp.Expression:
 
 
 def iso_date(t: exp.Expression) -> exp.Expression:
-    """The date of an ISO cell (`YYYY-MM-DD`, a time part ignored); NULL when absent or not a date."""
-    return frag("CASE WHEN REGEXP_MATCHES(:t, '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?$') "
-                "THEN TRY_CAST(LEFT(:t, 10) AS DATE) END", t=t)
+    """The date of an ISO cell (`YYYY-MM-DD`, a time part ignored); NULL when absent or not a calendar date.
+
+    Checked field by field (month lengths, leap years) before the CAST, because
+    not every engine has TRY_CAST and an impossible date must not stop a run.
+    """
+    return frag(
+        "CASE WHEN REGEXP_MATCHES(:t, '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([T ].*)?$') "
+        "AND SUBSTRING(:t, 1, 4) <> '0000' "
+        "AND CAST(SUBSTRING(:t, 9, 2) AS INT) <= CASE CAST(SUBSTRING(:t, 6, 2) AS INT) "
+        "WHEN 2 THEN CASE WHEN MOD(CAST(SUBSTRING(:t, 1, 4) AS INT), 4) = 0 "
+        "AND (MOD(CAST(SUBSTRING(:t, 1, 4) AS INT), 100) <> 0 OR MOD(CAST(SUBSTRING(:t, 1, 4) AS INT), 400) = 0) "
+        "THEN 29 ELSE 28 END WHEN 4 THEN 30 WHEN 6 THEN 30 WHEN 9 THEN 30 WHEN 11 THEN 30 ELSE 31 END "
+        "THEN CAST(SUBSTRING(:t, 1, 10) AS DATE) END", t=t)
 
 
 def completed_years(born: exp.Expression, as_of: date) -> exp.Expression:

@@ -238,7 +238,8 @@ def outcome_expr(criterion: ir.Criterion, cond: Cond, decision: exp.Expression |
 
 def _number_text(value: exp.Expression) -> exp.Expression:
     # rounding keeps the text short and the same across engines
-    return exp.cast(exp.Round(this=value, decimals=lit(4)), "VARCHAR")
+    # DECIMAL first: PostgreSQL rounds only numerics to a number of places
+    return exp.cast(exp.Round(this=exp.cast(value, "DECIMAL(20, 6)"), decimals=lit(4)), "VARCHAR")
 
 
 def criterion_detail(criterion: ir.Criterion, registry: Registry, columns: set[str]) -> exp.Expression:
