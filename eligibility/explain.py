@@ -143,7 +143,8 @@ def listed(names: list[str], limit: int = 5) -> str:
 
 
 def short(criterion_id: str, outcome: str, texts: list[str]) -> str:
-    texts = list(dict.fromkeys(texts))     # "medications not recorded" once, not per drug class
+    # one line per reason ("medications not recorded" once, not per drug class; wrapped trial text unwrapped)
+    texts = list(dict.fromkeys(" ".join(t.split()) if "\n" in t or "  " in t else t for t in texts))
     return f"{criterion_id} {outcome}: {'; '.join(texts) if texts else 'no details'}"
 
 

@@ -53,7 +53,7 @@ class ScreenSummary:
         lines = [f"screened {self.rows} patients{read} against {self.trial_title!r} as of {self.as_of.isoformat()} "
                  f"({self.engine} engine{rate})",
                  "verdicts: " + ", ".join(f"{v} {self.verdicts.get(v, 0)}" for v in VERDICTS)]
-        for label, outcome in (("failing", "fail"), ("unknown (missing data)", "unknown"), ("needing review", "review")):
+        for label, outcome in (("failing", "fail"), ("unknown (missing or rejected data)", "unknown"), ("needing review", "review")):
             counts = [f"{cid} {self.outcomes[cid][outcome]}" for cid in self.criteria
                       if self.outcomes.get(cid, {}).get(outcome)]
             if counts:
