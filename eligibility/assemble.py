@@ -210,6 +210,7 @@ class Assembler:
         categories: list = []      # has nodes, or (in a measurement's term) unexplained text
         sexes: list = []
         blockers: list = []        # spans of compiled pieces: unparsed runs stop at them
+        neg_at = -1
         for piece in term:
             if isinstance(piece, MeasurePiece):
                 if piece.node is not None:
@@ -220,6 +221,7 @@ class Assembler:
                         any(p.span[0] >= self.src(piece.span)[0] and p.span[1] <= self.src(piece.span)[1]
                             for p in self.b.problems):
                     out.unparsed.append(piece.span)
+                    blockers.append(piece.span)
                 else:
                     content.append(piece.span)
             elif isinstance(piece, Qualifier):
@@ -245,6 +247,7 @@ class Assembler:
                     continue
                 if word in NEGATIONS and not nodes and out.neg is None:
                     out.neg = (piece.start_pos, piece.end_pos)
+                    neg_at = len(categories)     # the category a negation right before it would cover
                 elif piece.type == "WORD" and word in NOISE:
                     continue
                 elif piece.type == "PERSON" and word in _SEXES:
@@ -258,13 +261,30 @@ class Assembler:
             # beside a measurement, a condition or drug class standing on its own ("with type 2
             # diabetes", "insulin-treated") is one more constraint; one inside a longer phrase
             # ("uncontrolled hypertension", "metformin monotherapy") and sexes are left unparsed
+            negated = None
+            if out.neg is not None:
+                # beside a measurement a negation covers only the condition it prefixes ("non-pregnant")
+                nxt = categories[neg_at] if 0 <= neg_at < len(categories) else None
+                between = self.b.norm.text[out.neg[1]:nxt.start_pos] if nxt is not None else "x"
+                if nxt is not None and between.strip(" -") == "":
+                    negated = nxt
+                else:
+                    content.append(out.neg)
             for c in categories:
                 k = next(n for n, p in enumerate(term) if p is c)
                 if any(_is_content(term[j]) for j in (k - 1, k + 1) if 0 <= j < len(term)):
                     content.append(span_of(c))
+                    if c is negated:
+                        content.append(out.neg)
+                elif c is negated:
+                    has = self.has(c)
+                    a, _ = self.src(out.neg)
+                    nodes.append(Not(child=has, span=(a, has.span[1])))
+                    blockers.append((out.neg[0], c.end_pos))
                 else:
                     nodes.append(self.has(c))
                     blockers.append(span_of(c))
+            out.neg = None
             content.extend(sexes)
         else:
             content.extend(s for s in sexes if s[1] - s[0] > 0 and self.b.norm.text[s[0]:s[1]].lower() not in ("men", "women"))
