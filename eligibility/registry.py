@@ -84,6 +84,7 @@ class Registry(BaseModel):
     omop_units: dict[int, str] = Field(default_factory=dict, description="OMOP unit_concept_id -> unit spelling")
     omop_operators: dict[int, str] = Field(default_factory=dict, description="OMOP operator_concept_id -> comparator")
     omop_genders: dict[int, str] = Field(default_factory=dict, description="OMOP gender_concept_id -> female/male")
+    medication_forms: dict[str, tuple[str, ...]] = Field(default_factory=dict, description="dose-form groups")
 
     # Registries are compared by identity: caches key on the instance.
     def __hash__(self) -> int:
@@ -210,6 +211,7 @@ def build_registry(*extra_files: Path) -> Registry:
             omop_units=data.get("omop_units", {}),
             omop_operators=data.get("omop_operators", {}),
             omop_genders=data.get("omop_genders", {}),
+            medication_forms=data.get("medication_forms", {}),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise RegistryError(f"invalid registry entry: {exc}".splitlines()[0], code="E-REGISTRY-ENTRY") from None

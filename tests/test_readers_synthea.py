@@ -150,7 +150,10 @@ def test_header_variants_and_bad_values():
 
     p2 = patients["p2"]
     assert p2.deceased == date(2020, 5, 1) and p2.sex == "male"
-    assert p2.conditions == {"myocardial_infarction"} and p2.medications == frozenset()
+    assert p2.conditions == {"myocardial_infarction"}
+    # prednisone tablets are a systemic corticosteroid (H02AB07); a hydrocortisone cream is not (D07, not H02)
+    assert p2.medications == {"H02AB07", "prednisone", "hydrocortisone"}
+    assert not default_registry().drug_class_contains("systemic_corticosteroid", "hydrocortisone")
     bmi = p2.measurements["bmi"]
     assert isinstance(bmi, Invalid) and "implausible" in bmi.reason and "lookback" in bmi.reason
     p3 = patients["p3"]

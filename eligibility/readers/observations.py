@@ -16,7 +16,9 @@ module turns the stream into `Patient`s:
   feeds the registry's `derived_from = "condition:<id>"` durations); statuses
   such as pregnancy are true while an episode is open on `as_of` (else unknown);
 - medications active on `as_of` (start <= as_of <= stop, no stop = ongoing)
-  become ATC codes and ingredient names through the registry's ingredients.
+  become ATC codes and ingredient names through the registry's ingredients
+  (a locally acting dose form, e.g. a hydrocortisone cream, keeps the name
+  but not the ingredient's systemic ATC code).
 
 Memory is one candidate per (patient, concept), never the rows themselves,
 so observation files need not be sorted by patient.
@@ -108,6 +110,12 @@ class CodeMap:
         self._by_words = {_words(n).strip(): registry.ingredient_by_name[n] for n in names}
         self._ingredient_re = re.compile(
             r" (" + "|".join(re.escape(_words(n).strip()) for n in names) + r") ") if names else None
+        local = [_words(f).strip() for f in registry.medication_forms.get("local", ())]
+        self._local_re = re.compile(r" (" + "|".join(map(re.escape, local)) + r") ") if local else None
+
+    def is_local_form(self, text: str | None) -> bool:
+        """A product applied where it acts (cream, eye drops, inhaler): not its ingredient's systemic ATC."""
+        return bool(text and self._local_re is not None and self._local_re.search(_words(text)))
 
     def conditions(self, system: str, code: str) -> tuple[str, ...]:
         code = code.strip()
@@ -278,8 +286,10 @@ class LongAssembler:
             unknown[rxnorm or (text or "").strip() or "?"] += 1
             return
         meds = self._meds.setdefault(pid, set())
+        local = self.codes.is_local_form(text)
         for ing in ingredients:
-            meds.add(ing.atc)
+            if not local:
+                meds.add(ing.atc)
             meds.add(ing.name.lower())
 
     # -- output -------------------------------------------------------------
