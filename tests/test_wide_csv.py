@@ -228,3 +228,10 @@ def test_shared_synonym_decided_by_exact_id_or_header_unit(tmp_path):
     patient = read(write(tmp_path, data))[0]
     assert patient.measurements["insulin_dose_daily"].value == 40.0
     assert patient.measurements["insulin_dose_per_kg"].value == 0.6
+
+
+def test_a_multiple_of_the_uln_is_not_a_value(tmp_path):
+    patients = read(write(tmp_path, b"id,ALT,ALT (x ULN)\nA,3 x ULN,\nB,,2\n"))
+    for patient in patients:
+        value = patient.measurements["alt"]
+        assert isinstance(value, Invalid) and "multiple of the upper limit of normal" in value.reason

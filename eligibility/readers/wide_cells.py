@@ -14,7 +14,7 @@ from functools import lru_cache
 from ..errors import UnitError
 from ..patient import Invalid, Measurement
 from ..registry import Registry, normalize_phrase
-from ..units import Conversion, conversion, display_unit
+from ..units import ULN, Conversion, conversion, display_unit
 
 MISSING = frozenset({"", "na", "n/a", "null", "none", "unknown", "-", "nan", "."})
 LIST_EMPTY = frozenset({"none", "nil", "no"})
@@ -137,9 +137,13 @@ class NumberParser:
 def _conversion(registry: Registry, concept_id: str, unit: str | None) -> Conversion | str:
     """The conversion for a unit, or the reason it is refused (cached: never pint per row)."""
     try:
-        return conversion(concept_id, unit, registry)
+        conv = conversion(concept_id, unit, registry)
     except UnitError as error:
         return error.message
+    if conv.canonical_unit == ULN and registry.concepts[concept_id].canonical_unit != ULN:
+        # `3 x ULN` in an ALT cell: the lab's own ULN is not in the cell, so it is not a value in U/L
+        return f"'{unit}' is a multiple of the upper limit of normal, not a value in {registry.concepts[concept_id].canonical_unit}"
+    return conv
 
 
 def unit_fits(registry: Registry, concept_id: str, unit: str) -> bool:
