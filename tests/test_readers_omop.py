@@ -183,3 +183,24 @@ def test_duckdb_outcomes_equal_python_evaluator(folder, as_of):
     assert sql.keys() == python.keys()
     differ = {pid: (python[pid], sql[pid]) for pid in python if python[pid] != sql[pid]}
     assert not differ
+
+
+@needs_sample
+def test_registry_omop_ids_match_the_concept_table():
+    """Every OMOP unit id in the registry names that unit in CONCEPT.csv; the codes added for this reader too."""
+    from eligibility.units import normalize_unit
+
+    concepts = {r["concept_id"]: r for r in csv.DictReader(open(OMOP / "CONCEPT.csv", newline=""))}
+    reg = default_registry()
+    ucum_spelled = {"[U]/L": "U/L", "mL/min/(173.10*-2.m2)": "mL/min/{1.73_m2}"}   # UCUM codes vs our spellings
+    for unit_id, spelling in reg.omop_units.items():
+        row = concepts[str(unit_id)]
+        assert row["domain_id"] == "Unit" and row["vocabulary_id"] == "UCUM"
+        assert normalize_unit(ucum_spelled.get(row["concept_code"], row["concept_code"])) == normalize_unit(spelling)
+    assert concepts["4217975"]["concept_code"] == "72892002" and 4217975 in reg.categories["pregnancy"].omop
+    assert concepts["443614"]["concept_code"] in reg.categories["chronic_kidney_disease"].snomed
+    assert concepts["3001802"]["concept_code"] in reg.concepts["uacr"].loinc and 3001802 in reg.concepts["uacr"].omop
+    for concept in reg.concepts.values():          # measurement ids present in the sample map to their LOINC
+        for cid in concept.omop:
+            if str(cid) in concepts and concepts[str(cid)]["vocabulary_id"] == "LOINC":
+                assert concepts[str(cid)]["concept_code"] in concept.loinc, (concept.id, cid)
