@@ -25,7 +25,6 @@ F, T, U, R = 0, 1, 2, 3
 NEG = (T, F, U, R)
 OUTCOMES = {"inclusion": ("fail", "pass", "unknown", "review"), "exclusion": ("pass", "fail", "unknown", "review")}
 _INF = float("inf")
-_DAYS = {"a": 365.25, "mo": 30.4375, "wk": 7.0, "d": 1.0, "h": 1 / 24}
 
 Fn = Callable[[Patient], int]
 Ex = Callable[[Patient, bool], tuple[int, list[str]]]

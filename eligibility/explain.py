@@ -12,7 +12,7 @@ import re
 
 from .ir import Compare, Duration, Range
 from .patient import Measurement
-from .units import ULN, display_unit, normalize_unit
+from .units import ULN, display_unit
 
 SYMBOL = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=", "!=": "≠"}
 NEGATED = {"<": "≥", "<=": ">", ">": "≤", ">=": "<", "==": "≠", "!=": "="}

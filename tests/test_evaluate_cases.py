@@ -15,7 +15,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from eligibility.evaluate import F, R, T, U, Plan
-from eligibility.ir import Criterion, Manual, Compare, All, AnyOf, Not, Trial, TrialInfo, Tree
+from eligibility.ir import Criterion, Trial, TrialInfo, Tree
 from eligibility.readers import ReadStats
 from eligibility.readers.wide_csv import read_wide_csv
 from eligibility.registry import default_registry
