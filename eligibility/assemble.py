@@ -28,7 +28,7 @@ NEGATIONS = frozenset({"no", "not", "without", "non", "never", "none", "absence"
 EXCLUSION_MARKERS = frozenset({"excluded", "exclusion", "prohibited", "disallowed", "forbidden"})
 _SEXES = frozenset({"male", "males", "female", "females", "men", "women", "man", "woman", "boys", "girls"})
 _CONTENT_TYPES = frozenset({"NUMBER", "UNIT", "BADUNIT", "CONCEPT", "GE", "GT", "LE", "LT", "EQ", "POST_GE", "POST_LE",
-                            "POST_AGE", "AGE_CMP", "OF_AGE", "WORD"})
+                            "POST_AGE", "AGE_CMP", "OF_AGE", "WORD", "OTHER_QUANTITY"})
 
 
 @dataclass

@@ -23,7 +23,7 @@ from .grammar import lexer_for, parser
 from .ir import CriterionProblem, Manual, Span, Tree
 from .normalize import normalize
 from .registry import Registry, default_registry
-from .transform import Bare, Builder, Measure, Qualifier, ToPhrases, Within, _values
+from .transform import Bare, Builder, Foreign, Measure, Qualifier, ToPhrases, Within, _values
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,27 @@ def _cut_short(tokens: list[Token], end: int) -> bool:
     return last.type == "UNIT" and nxt.start_pos == last.end_pos and nxt.value == "/"
 
 
+def _lone_age(tokens: list[Token], builder: Builder) -> list[object] | None:
+    """A criterion that is only `≥ 18 years` (list punctuation aside) states an age."""
+    core = [t for t in tokens if t.type not in ("COMMA", "OTHER")]
+    if not core or core[0].type not in _table("lone_age")[3]:
+        return None
+    hit = _longest(core, 0, "lone_age")
+    if hit is None or hit[1] != len(core):
+        return None
+    phrase = _TRANSFORMER.transform(hit[0])
+    node, unparsed, reason = builder.measure(phrase)
+    if node is None:
+        return None
+    first, last = tokens.index(core[0]), tokens.index(core[-1])
+    return [*tokens[:first], assemble.MeasurePiece(node, unparsed, reason, phrase.span), *tokens[last + 1:]]
+
+
 def scan(tokens: list[Token], builder: Builder) -> list[object]:
     """Tokens -> pieces: assemble.MeasurePiece / Qualifier / Within / Token."""
+    lone = _lone_age(tokens, builder)
+    if lone is not None:
+        return lone
     pieces: list[object] = []
     i, n = 0, len(tokens)
     starts = ("measure", "bare", "qualifier", "within")
@@ -135,6 +154,10 @@ def scan(tokens: list[Token], builder: Builder) -> list[object]:
             if hit is None:
                 continue
             phrase = _TRANSFORMER.transform(hit[0])
+            if isinstance(phrase, Foreign):     # text, whole: its concept word must not start a measurement
+                found = (list(tokens[i:hit[1]]), hit[1])
+                last = None
+                break
             inherit = None
             if isinstance(phrase, Bare):
                 phrase, inherit = Measure(last[0], phrase.expr, phrase.span), last[1]
@@ -157,7 +180,10 @@ def scan(tokens: list[Token], builder: Builder) -> list[object]:
             if found:
                 break
         if found:
-            pieces.append(found[0])
+            if isinstance(found[0], list):
+                pieces.extend(found[0])
+            else:
+                pieces.append(found[0])
             i = found[1]
         else:
             pieces.append(tok)

@@ -21,7 +21,7 @@ from lark import Lark, Token
 from .normalize import normalize
 from .registry import Registry
 
-START_SYMBOLS = ("measure", "bare", "qualifier", "within")
+START_SYMBOLS = ("measure", "bare", "qualifier", "within", "lone_age")
 GRAMMAR_NAME = "criteria.lark"
 
 

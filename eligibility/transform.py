@@ -108,6 +108,12 @@ class Measure:
 
 
 @dataclass
+class Foreign:
+    """A comparison on another quantity named with a registry word ("gestational age ≥ 37 weeks")."""
+    span: Span
+
+
+@dataclass
 class Bare:
     expr: object
     span: Span
@@ -273,6 +279,14 @@ class ToPhrases(Transformer):
 
     def person_paren(self, children):
         return Measure(Subject("person", span=_span(children[:1])), children[2], _span(children))
+
+    def other_quantity(self, children):
+        return Foreign(_span(children))
+
+    def lone_age(self, children):
+        ops = [c for c in children if isinstance(c, _Op)]
+        val = [c for c in children if isinstance(c, Val)][0]
+        return Measure(Subject("person", span=val.span), Bound(ops[0].op, val, _span(children)), _span(children))
 
     def bare(self, children):
         return Bare(children[0], _span(children))
