@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from lark import Token
 
-from .ir import All, AnyOf, Duration, Has, Manual, Not
+from .ir import All, AnyOf, Has, Manual, Not
 from .transform import Qualifier, Within
 
 # Words that carry no constraint on their own ("patients with", "history of", "at screening").
@@ -231,7 +231,7 @@ class Assembler:
             elif isinstance(piece, Group):
                 sub = self.sequence(piece.items)
                 out.unparsed.extend(sub.unparsed)
-                if sub.node is not None and _computable(sub.node):
+                if sub.node is not None and computable(sub.node):
                     nodes.append(sub.node)
                     blockers.append(piece.span)
                     out.has.extend(len(nodes) - 1 for _ in sub.has[:1])
@@ -434,87 +434,12 @@ def _is_measure(node) -> bool:
     return getattr(node, "kind", None) in ("compare", "range")
 
 
-def _computable(node) -> bool:
+def computable(node) -> bool:
     kind = getattr(node, "kind", None)
     if kind in ("compare", "range", "has"):
         return True
     if kind in ("all", "any"):
-        return any(_computable(c) for c in node.children)
+        return any(computable(c) for c in node.children)
     if kind == "not":
-        return _computable(node.child)
+        return computable(node.child)
     return False
-
-
-_SEPARATORS = frozenset(",;.:!?")
-
-
-def _cover(source: str, start: int, end: int, root: tuple, unparsed: list) -> tuple[tuple, list]:
-    """Stretch the root span (or the nearest unparsed span) over understood words outside it.
-
-    Words read as carrying no constraint ("patients with", "at screening visit") must still be
-    covered by a span; list punctuation and white space need not be.
-    """
-    spans = [list(u) for u in unparsed]
-    lo, hi = root
-    for k in range(start, end):
-        if source[k].isspace() or source[k] in _SEPARATORS or lo <= k < hi or any(a <= k < b for a, b in spans):
-            continue
-        if k < lo:
-            after = [u for u in spans if k < u[0] and u[1] <= lo]
-            if after:
-                min(after, key=lambda u: u[0])[0] = k
-            else:
-                lo = k
-        else:
-            before = [u for u in spans if u[0] >= hi and u[1] <= k]
-            if before:
-                max(before, key=lambda u: u[1])[1] = k + 1
-            else:
-                hi = k + 1
-    return (lo, hi), sorted(tuple(u) for u in spans)
-
-
-def _attach_qualifiers(pieces: list, builder) -> list:
-    """`for at least 3 months` qualifies the nearest measurement before it (else it stays for a `has`)."""
-    out: list = []
-    last = None
-    for piece in pieces:
-        if isinstance(piece, MeasurePiece) and piece.node is not None:
-            last = len(out)
-        if isinstance(piece, Qualifier) and last is not None:
-            duration = builder.duration(piece.val)
-            host = out[last]
-            if duration is not None and not host.node.qualifiers:
-                key = "duration_at_most" if piece.op in ("<", "<=") else "duration_at_least"
-                host.node = host.node.model_copy(update={"qualifiers": {key: duration}})
-                out.append(Neutral(piece.span))
-                continue
-        out.append(piece)
-    return out
-
-
-def assemble(pieces: list, builder, source: str, start: int, end: int):
-    from .compiler import CompiledText
-    asm = Assembler(builder)
-    pieces = _attach_qualifiers(pieces, builder)
-    result = asm.sequence(asm.group(pieces))
-    unparsed = sorted({builder.src(s) for s in result.unparsed})
-    problems = tuple(builder.problems)
-    whole = (start, end)
-    if result.node is None or not _computable(result.node):
-        reason = None
-        if problems:
-            reason = "; ".join(p.message for p in problems)
-        elif result.node is not None and getattr(result.node, "kind", None) == "manual":
-            reason = result.node.reason
-        elif result.manual:
-            reason = asm.manual(result.manual).reason
-        tree = Manual(text=source[start:end], reason=reason or "free text: no computable constraint recognised",
-                      span=whole)
-        return CompiledText("manual", tree, (), problems)
-    tree = result.node
-    root, unparsed = _cover(source, start, end, tree.span, unparsed)
-    if root != tree.span:
-        tree = tree.model_copy(update={"span": root})
-    status = "partial" if unparsed else "compiled"
-    return CompiledText(status, tree, tuple(unparsed), problems)

@@ -23,7 +23,8 @@ from .grammar import lexer_for, parser
 from .ir import CriterionProblem, Manual, Span, Tree
 from .normalize import normalize
 from .registry import Registry, default_registry
-from .transform import Bare, Builder, Foreign, Measure, Qualifier, ToPhrases, Within, _values
+from .measures import Builder, values_of
+from .transform import Bare, Foreign, Measure, Qualifier, ToPhrases, Within
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ def scan(tokens: list[Token], builder: Builder) -> list[object]:
                 if node is None and unparsed is None and reason is None:
                     continue          # the shape fits but names no concept: not a measurement
                 found = (assemble.MeasurePiece(node, unparsed, reason, phrase.span), hit[1])
-                units = [v.unit for v in _values(phrase.expr) if v.unit]
+                units = [v.unit for v in values_of(phrase.expr) if v.unit]
                 last = (phrase.subject, units[-1] if units else inherit) if node is not None else None
             elif isinstance(phrase, (Qualifier, Within)):
                 if isinstance(phrase, Qualifier) and builder.duration(phrase.val) is None:
@@ -216,7 +217,82 @@ def compile_criterion(source: str, start: int = 0, end: int | None = None, *, se
     try:
         tokens = lexer.lex(norm.text)
         pieces = scan(tokens, builder)
-        return assemble.assemble(pieces, builder, source, start, end)
+        return _finish(pieces, builder, source, start, end)
     except RecursionError:
         reason = "criterion too deeply nested to compile"
     return CompiledText("manual", Manual(text=source[start:end], reason=reason, span=(start, end)), (), ())
+
+
+_SEPARATORS = frozenset(",;.:!?")
+
+
+def _cover(source: str, start: int, end: int, root: tuple, unparsed: list) -> tuple[tuple, list]:
+    """Stretch the root span (or the nearest unparsed span) over understood words outside it.
+
+    Words read as carrying no constraint ("patients with", "at screening visit") must still be
+    covered by a span; list punctuation and white space need not be.
+    """
+    spans = [list(u) for u in unparsed]
+    lo, hi = root
+    for k in range(start, end):
+        if source[k].isspace() or source[k] in _SEPARATORS or lo <= k < hi or any(a <= k < b for a, b in spans):
+            continue
+        if k < lo:
+            after = [u for u in spans if k < u[0] and u[1] <= lo]
+            if after:
+                min(after, key=lambda u: u[0])[0] = k
+            else:
+                lo = k
+        else:
+            before = [u for u in spans if u[0] >= hi and u[1] <= k]
+            if before:
+                max(before, key=lambda u: u[1])[1] = k + 1
+            else:
+                hi = k + 1
+    return (lo, hi), sorted(tuple(u) for u in spans)
+
+
+def _attach_qualifiers(pieces: list, builder) -> list:
+    """`for at least 3 months` qualifies the nearest measurement before it (else it stays for a `has`)."""
+    out: list = []
+    last = None
+    for piece in pieces:
+        if isinstance(piece, assemble.MeasurePiece) and piece.node is not None:
+            last = len(out)
+        if isinstance(piece, Qualifier) and last is not None:
+            duration = builder.duration(piece.val)
+            host = out[last]
+            if duration is not None and not host.node.qualifiers:
+                key = "duration_at_most" if piece.op in ("<", "<=") else "duration_at_least"
+                host.node = host.node.model_copy(update={"qualifiers": {key: duration}})
+                out.append(assemble.Neutral(piece.span))
+                continue
+        out.append(piece)
+    return out
+
+
+def _finish(pieces: list, builder: Builder, source: str, start: int, end: int) -> CompiledText:
+    """Pieces -> one tree, its status, unparsed spans and problems."""
+    asm = assemble.Assembler(builder)
+    pieces = _attach_qualifiers(pieces, builder)
+    result = asm.sequence(asm.group(pieces))
+    unparsed = sorted({builder.src(s) for s in result.unparsed})
+    problems = tuple(builder.problems)
+    whole = (start, end)
+    if result.node is None or not assemble.computable(result.node):
+        reason = None
+        if problems:
+            reason = "; ".join(p.message for p in problems)
+        elif result.node is not None and getattr(result.node, "kind", None) == "manual":
+            reason = result.node.reason
+        elif result.manual:
+            reason = asm.manual(result.manual).reason
+        tree = Manual(text=source[start:end], reason=reason or "free text: no computable constraint recognised",
+                      span=whole)
+        return CompiledText("manual", tree, (), problems)
+    tree = result.node
+    root, unparsed = _cover(source, start, end, tree.span, unparsed)
+    if root != tree.span:
+        tree = tree.model_copy(update={"span": root})
+    status = "partial" if unparsed else "compiled"
+    return CompiledText(status, tree, tuple(unparsed), problems)

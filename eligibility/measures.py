@@ -1,0 +1,197 @@
+"""Measurement phrases (eligibility.transform) -> IR nodes: concept choice by unit, conversions, spans.
+
+The registry decides which concept a phrase names (a synonym shared by two
+concepts is settled by the unit: `insulin dose ≤ 1.0 IU/kg` is per kg); each
+threshold is converted once into the concept's canonical unit; a unit that
+does not fit a concept named in a clear measurement is a CriterionProblem
+`E-UNIT` pointing at the unit.
+"""
+from __future__ import annotations
+
+import re
+
+from lark import Token
+
+from .transform import Bound, ConceptRef, Double, Measure, PairBound, Rng, Span, Val, squash
+
+_DURATION_UNITS = {"year": "a", "month": "mo", "week": "wk", "day": "d", "hour": "h"}
+
+
+class Builder:
+    """Builds IR nodes from measure phrases for one criterion (registry, section, offset map)."""
+
+    def __init__(self, registry, section: str, norm, source: str, lexer) -> None:
+        self.registry, self.section, self.norm, self.source, self.lexer = registry, section, norm, source, lexer
+        self.problems: list = []
+
+    def src(self, span: Span) -> Span:
+        return self.norm.span(*span)
+
+    # -- concept choice ---------------------------------------------------------
+    def _ids(self, ref: ConceptRef) -> tuple[str, ...]:
+        phrase = self.lexer.phrase(ref.token)
+        return phrase.ids if phrase is not None and phrase.kind == "CONCEPT" else ()
+
+    def _derived(self, origin: str) -> tuple[str, ...]:
+        return tuple(c.id for c in self.registry.concepts.values() if c.derived_from == origin)
+
+    def duration(self, val: Val):
+        from .ir import Duration
+        from .units import pint_expression
+        expr = pint_expression(val.unit, self.registry) if val.unit else None
+        code = _DURATION_UNITS.get(expr or "")
+        return Duration(value=val.number, unit=code) if code else None
+
+    def measure(self, m: Measure, inherit: str | None = None):
+        """-> (node | None, unparsed span | None, manual reason | None); `inherit`: unit of the phrase before."""
+        from .ir import AnyOf, All, CriterionProblem
+        subject, expr = m.subject, m.expr
+        if subject.kind in ("age", "person"):
+            items = [(self._derived("birth_date"), None)]
+        elif subject.kind == "condition":
+            phrase = self.lexer.phrase(Token("CATEGORY", subject.category))
+            items = [(self._derived(f"condition:{phrase.ids[0]}") if phrase else (), None)]
+        else:
+            items = [(self._ids(ref), ref) for ref in subject.concepts]
+        if not items or any(not ids for ids, _ in items):
+            return None, None, None
+        vals = values_of(expr)
+        default = next((ref.default_unit.value for _, ref in items if ref is not None and ref.default_unit is not None), None)
+        shared = next((v.unit for v in reversed(vals) if v.unit is not None and not v.bad_unit), default or inherit)
+        for v in vals:
+            if v.unit is None and shared is not None:
+                v.unit = shared
+        if subject.kind == "person" and any(self.duration(v) is None for v in vals):
+            return None, None, None     # "patients > 18": not evidently an age
+        if isinstance(expr, PairBound):
+            if len(items) == 1 and len(items[0][0]) >= 2:
+                ids = items[0][0]
+                items = [((ids[0],), items[0][1]), ((ids[1],), items[0][1])]
+            if len(items) != 2:
+                return None, None, None
+            nodes = [self._node(items[0][0], expr.op, [expr.first], Bound(expr.op, expr.first, expr.first.span)),
+                     self._node(items[1][0], expr.op, [expr.second], Bound(expr.op, expr.second, expr.second.span))]
+            if any(isinstance(n, str) for n in nodes):
+                return None, self.src(m.span), next(n for n in nodes if isinstance(n, str))
+            first = nodes[0].model_copy(update={"span": self.src((m.span[0], expr.first.span[1]))})
+            second = nodes[1].model_copy(update={"span": self.src((expr.second.span[0], m.span[1]))})
+            cls = AnyOf if expr.op in (">", ">=") else All
+            return cls(children=(first, second), span=self.src(m.span)), None, None
+        nodes = []
+        for n, (ids, ref) in enumerate(items):
+            node = self._node(ids, None, vals, expr)
+            if isinstance(node, str):
+                return None, self.src(m.span), node
+            if len(items) > 1:
+                start = ref.span[0] if ref is not None else m.span[0]
+                end = items[n + 1][1].span[0] if n + 1 < len(items) else m.span[1]
+                node = node.model_copy(update={"span": self.src((start, end))})
+            else:
+                node = node.model_copy(update={"span": self.src(m.span)})
+            nodes.append(node)
+        if len(nodes) == 1:
+            return nodes[0], None, None
+        joiner = subject.joiner
+        any_of = joiner == "or" or (joiner in ("comma", "slash") and self.section == "exclusion")
+        cls = AnyOf if any_of else All
+        return cls(children=tuple(nodes), span=self.src(m.span)), None, None
+
+    def _node(self, ids, _op, vals, expr):
+        """One concept's node, or a string (why not) after recording an E-UNIT problem."""
+        from .ir import CriterionProblem
+        from .units import conversion, display_unit
+        concept_id = None
+        for candidate in ids:
+            if all(v.unit is None or (not v.bad_unit and self._fits(candidate, v.unit)) for v in vals):
+                concept_id = candidate
+                break
+        if concept_id is None:
+            concept = self.registry.concept(ids[0])
+            bad = next((v for v in vals if v.unit is not None and (v.bad_unit or not self._fits(ids[0], v.unit))), vals[0])
+            expected = display_unit(concept.canonical_unit)
+            message = f"unit {bad.unit!r} is not a unit of {concept.name} (expected {expected})"
+            if bad.bad_unit:
+                message = f"unknown unit {bad.unit!r} for {concept.name} (expected {expected})"
+            span = bad.unit_span or bad.span
+            self.problems.append(CriterionProblem(code="E-UNIT", message=message, span=self.src(span)))
+            return message
+        concept = self.registry.concept(concept_id)
+        convs = {}
+        for v in vals:
+            convs[id(v)] = conversion(concept_id, v.unit, self.registry)
+        canonical_unit = next(iter(convs.values())).canonical_unit
+
+        def canon(v):
+            return _tidy(convs[id(v)].apply(v.number))
+
+        def plausible(v):
+            if concept.plausible is None or convs[id(v)].canonical_unit != concept.canonical_unit:
+                return True
+            low, high = concept.plausible
+            return low <= canon(v) <= high
+
+        for v in vals:
+            # `50.000 /mmc`: a dot grouping thousands (European style), when the decimal reading is implausible
+            if not plausible(v) and re.fullmatch(r"\d{1,3}(\.\d{3})+", v.raw):
+                decimal = v.number
+                v.number = float(v.raw.replace(".", ""))
+                if not plausible(v):
+                    v.number = decimal
+        bad = next((v for v in vals if not plausible(v)), None)
+        if bad is not None:
+            return (f"{_fmt(bad.number)} {bad.unit or concept.canonical_unit} is outside the plausible range "
+                    f"of {concept.name}")
+        return self._shape(concept_id, expr, canon, canonical_unit)
+
+    def _fits(self, concept_id: str, unit: str) -> bool:
+        from .units import unit_fits
+        return unit_fits(concept_id, unit, self.registry)
+
+    def _shape(self, concept_id, expr, canon, canonical_unit):
+        from .ir import All, AnyOf, Compare, Range
+        span = (0, 0)
+        if isinstance(expr, Bound):
+            return Compare(concept=concept_id, op=expr.op, value=expr.val.number, unit=_unit(expr.val),
+                           canonical_value=canon(expr.val), canonical_unit=canonical_unit, span=span)
+        if isinstance(expr, Rng):
+            low, high = expr.low, expr.high
+            if canon(low) > canon(high):
+                low, high = high, low
+            return Range(concept=concept_id, low=low.number, high=high.number, low_inclusive=expr.low_inclusive,
+                         high_inclusive=expr.high_inclusive, unit=_unit(high) or _unit(low),
+                         canonical_low=canon(low), canonical_high=canon(high), canonical_unit=canonical_unit, span=span)
+        first, second = expr.first, expr.second
+        lower = [b for b in (first, second) if b.op in (">", ">=")]
+        upper = [b for b in (first, second) if b.op in ("<", "<=")]
+        if len(lower) == 1 and len(upper) == 1 and not expr.either:
+            lo, hi = lower[0], upper[0]
+            return Range(concept=concept_id, low=lo.val.number, high=hi.val.number, low_inclusive=lo.op == ">=",
+                         high_inclusive=hi.op == "<=", unit=_unit(hi.val) or _unit(lo.val),
+                         canonical_low=canon(lo.val), canonical_high=canon(hi.val),
+                         canonical_unit=canonical_unit, span=span)
+        children = tuple(Compare(concept=concept_id, op=b.op, value=b.val.number, unit=_unit(b.val),
+                                 canonical_value=canon(b.val), canonical_unit=canonical_unit, span=self.src(b.span))
+                         for b in (first, second))
+        return (AnyOf if expr.either else All)(children=children, span=span)
+
+
+def values_of(expr) -> list[Val]:
+    if isinstance(expr, Bound):
+        return [expr.val]
+    if isinstance(expr, Rng):
+        return [expr.low, expr.high]
+    if isinstance(expr, Double):
+        return [expr.first.val, expr.second.val]
+    return [expr.first, expr.second]
+
+
+def _unit(val: Val) -> str | None:
+    return squash(val.unit) if val.unit else None
+
+
+def _tidy(x: float) -> float:
+    return float(f"{x:.12g}")
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
