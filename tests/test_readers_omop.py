@@ -204,3 +204,61 @@ def test_registry_omop_ids_match_the_concept_table():
         for cid in concept.omop:
             if str(cid) in concepts and concepts[str(cid)]["vocabulary_id"] == "LOINC":
                 assert concepts[str(cid)]["concept_code"] in concept.loinc, (concept.id, cid)
+
+
+LATEST_USABLE = """
+    WITH usable AS (
+      SELECT m.person_id, mm.concept, m.measurement_date AS day, m.measurement_datetime AS ts,
+             uc.scale * m.value_as_number + uc."offset" AS value
+      FROM measurement m
+      JOIN elig_measurement_map mm ON mm.measurement_concept_id = COALESCE(m.measurement_concept_id, 0)
+                                  AND mm.measurement_source_value = COALESCE(m.measurement_source_value, '')
+      JOIN elig_unit_conversion uc ON uc.concept = mm.concept AND uc.unit_concept_id = COALESCE(m.unit_concept_id, 0)
+                                  AND uc.unit_source_value = COALESCE(m.unit_source_value, '')
+      WHERE uc.problem IS NULL AND m.value_as_number IS NOT NULL AND m.measurement_date <= $as_of
+        AND uc.scale * m.value_as_number + uc."offset" BETWEEN uc.plausible_low AND uc.plausible_high)
+    SELECT person_id, concept, value, day FROM (
+      SELECT *, row_number() OVER (PARTITION BY person_id, concept ORDER BY day DESC, ts DESC NULLS LAST) AS k
+      FROM usable) WHERE k = 1 AND day >= $as_of - INTERVAL 365 DAY
+"""
+
+
+@pytest.mark.parametrize("folder", [OMOP, OMOP.parent / "synthea", CASES / "omop_variants"],
+                         ids=["omop", "synthea", "fixture"])
+@pytest.mark.parametrize("as_of", [date(2016, 6, 30), date(2021, 8, 1)])
+def test_mapping_tables_reproduce_the_readers(folder, as_of):
+    """Views + elig_* mapping tables in SQL give every usable value, condition and current drug the reader gives."""
+    duckdb = pytest.importorskip("duckdb")
+    from eligibility.engines.long_views import register_long_views, register_mappings
+
+    if not folder.exists():
+        pytest.skip("shared sample not present")
+    con = duckdb.connect()
+    register_long_views(con, folder)
+    register_mappings(con)
+    sql = {(pid, c): (pytest.approx(v), d) for pid, c, v, d in con.execute(LATEST_USABLE, {"as_of": as_of}).fetchall()}
+    patients, _ = read(folder, as_of)
+    python = {(pid, c): (m.value, m.when) for pid, p in patients.items() for c, m in p.measurements.items()
+              if isinstance(m, Measurement) and m.code != "birth date" and c != "diabetes_duration"}
+    assert sql == python
+    conditions = con.execute("""SELECT c.person_id, list(DISTINCT cm.category) FROM condition_occurrence c
+        JOIN elig_condition_map cm ON cm.condition_concept_id = COALESCE(c.condition_concept_id, 0)
+         AND cm.condition_source_value = COALESCE(c.condition_source_value, '')
+        JOIN registry_status s ON s.id = cm.category
+        WHERE c.condition_start_date <= $as_of AND (NOT s.status OR c.condition_end_date IS NULL
+              OR c.condition_end_date >= $as_of) GROUP BY 1""".replace(
+        "registry_status", "(SELECT * FROM (VALUES " + ", ".join(
+            f"('{k}', {str(v.category == 'status').lower()})" for k, v in default_registry().categories.items())
+        + ") t(id, status))"), {"as_of": as_of}).fetchall()
+    sql_conditions = {pid: set(ids) for pid, ids in conditions}
+    py_conditions = {pid: set(p.conditions) | set(p.statuses) for pid, p in patients.items()
+                     if p.conditions or p.statuses}
+    assert sql_conditions == py_conditions
+    drugs = con.execute("""SELECT d.person_id, list(DISTINCT dm.token) FROM drug_exposure d
+        JOIN elig_drug_map dm ON dm.drug_concept_id = COALESCE(d.drug_concept_id, 0)
+         AND dm.drug_source_value = COALESCE(d.drug_source_value, '')
+        WHERE d.drug_exposure_start_date <= $as_of AND COALESCE(d.drug_exposure_end_date,
+              CASE WHEN d.days_supply > 0 THEN d.drug_exposure_start_date + CAST(d.days_supply - 1 AS INTEGER) END,
+              DATE '9999-12-31') >= $as_of
+        GROUP BY 1""", {"as_of": as_of}).fetchall()
+    assert {pid: set(t) for pid, t in drugs} == {pid: set(p.medications) for pid, p in patients.items() if p.medications}

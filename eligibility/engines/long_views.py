@@ -225,3 +225,95 @@ def _synthea_views(con, folder: Path, registry: Registry) -> None:
                'Drug' AS domain_id, 'RxNorm' AS vocabulary_id, 'Clinical Drug' AS concept_class_id,
                {_typed(c['code'], 'VARCHAR')} AS concept_code
         FROM {scan} WHERE {drug_id} IS NOT NULL""")
+
+
+# -- code and unit mappings, computed once per distinct code with the readers' own rules ----
+class _ConceptView:
+    """CONCEPT rows as the OMOP reader sees them: id -> (name, vocabulary, code)."""
+
+    def __init__(self, con, ids: set[int]) -> None:
+        self.rows: dict[int, tuple[str, str, str]] = {}
+        wanted = sorted(i for i in ids if i)
+        for start in range(0, len(wanted), 5000):
+            chunk = wanted[start:start + 5000]
+            marks = ", ".join("?" * len(chunk))
+            for cid, name, vocab, code in con.execute(
+                    f"SELECT concept_id, concept_name, vocabulary_id, concept_code FROM concept "
+                    f"WHERE concept_id IN ({marks})", chunk).fetchall():
+                self.rows[cid] = (name or "", vocab or "", code or "")
+
+    def get(self, cid: int) -> tuple[str, str, str] | None:
+        return self.rows.get(cid)
+
+
+def register_mappings(con, registry: Registry | None = None) -> None:
+    """Tables that resolve the views' codes exactly as the Python readers do.
+
+    - elig_measurement_map(measurement_concept_id, measurement_source_value, concept, code)
+    - elig_unit_conversion(concept, unit_concept_id, unit_source_value, unit, scale, "offset",
+      plausible_low, plausible_high, problem): canonical = scale * value_as_number + offset;
+      `problem` (unknown unit, wrong dimension) makes the row unusable
+    - elig_condition_map(condition_concept_id, condition_source_value, category, code)
+    - elig_drug_map(drug_concept_id, drug_source_value, token): the ATC codes and lower-case
+      ingredient names the drug adds to a patient's medications (none for unknown drugs)
+
+    They are small (one row per distinct code) and computed with eligibility.readers' code map
+    and eligibility.units.conversion, so the SQL engine can join them instead of re-deriving
+    the mapping rules.  NULL keys are stored as '' / 0 (join with COALESCE).
+    """
+    from ..readers.observations import code_map
+    from ..readers.omop import condition_ids, drug_identity, omop_unit
+    from ..errors import UnitError
+    from ..units import conversion
+
+    registry = registry or default_registry()
+    codes = code_map(registry)
+    m_pairs = con.execute("SELECT DISTINCT COALESCE(measurement_concept_id, 0), COALESCE(measurement_source_value, '')"
+                          " FROM measurement").fetchall()
+    c_pairs = con.execute("SELECT DISTINCT COALESCE(condition_concept_id, 0), COALESCE(condition_source_value, '')"
+                          " FROM condition_occurrence").fetchall()
+    d_pairs = con.execute("SELECT DISTINCT COALESCE(drug_concept_id, 0), COALESCE(drug_source_value, '')"
+                          " FROM drug_exposure").fetchall()
+    u_pairs = con.execute("SELECT DISTINCT COALESCE(unit_concept_id, 0), COALESCE(unit_source_value, '')"
+                          " FROM measurement").fetchall()
+    concepts = _ConceptView(con, {c for c, _ in c_pairs} | {d for d, _ in d_pairs} | {u for u, _ in u_pairs})
+
+    measurements = []
+    for cid, source in m_pairs:
+        concept = codes.omop_measurement.get(cid)
+        if concept is not None:
+            measurements.append((cid, source, concept, f"OMOP {cid}"))
+        elif (concept := codes.loinc.get(source)) is not None:
+            measurements.append((cid, source, concept, f"LOINC {source}"))
+    conversions = []
+    for concept in sorted({m[2] for m in measurements}):
+        low, high = registry.concepts[concept].plausible or (None, None)
+        for unit_id, source in u_pairs:
+            unit = omop_unit(unit_id, source, registry.omop_units, concepts).strip() or None
+            try:
+                conv, problem = conversion(concept, unit, registry), None
+            except UnitError as exc:
+                conv, problem = None, exc.message
+            conversions.append((concept, unit_id, source, unit, conv.scale if conv else None,
+                                conv.offset if conv else None, low, high, problem))
+    conditions = []
+    for cid, source in c_pairs:
+        ids, label = condition_ids(codes, str(cid), source, concepts)
+        conditions += [(cid, source, category, label) for category in ids]
+    drugs = []
+    for cid, source in d_pairs:
+        _, rxnorm, text = drug_identity(str(cid), source, concepts)
+        drugs += [(cid, source, token) for token in dict.fromkeys(codes.drug_tokens(rxnorm, text))]
+
+    for name, columns, rows in (
+        ("elig_measurement_map", "measurement_concept_id BIGINT, measurement_source_value VARCHAR, concept VARCHAR, "
+         "code VARCHAR", measurements),
+        ("elig_unit_conversion", 'concept VARCHAR, unit_concept_id BIGINT, unit_source_value VARCHAR, unit VARCHAR, '
+         'scale DOUBLE, "offset" DOUBLE, plausible_low DOUBLE, plausible_high DOUBLE, problem VARCHAR', conversions),
+        ("elig_condition_map", "condition_concept_id BIGINT, condition_source_value VARCHAR, category VARCHAR, "
+         "code VARCHAR", conditions),
+        ("elig_drug_map", "drug_concept_id BIGINT, drug_source_value VARCHAR, token VARCHAR", drugs),
+    ):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} ({columns})")
+        if rows:
+            con.executemany(f"INSERT INTO {name} VALUES ({', '.join('?' * len(rows[0]))})", rows)

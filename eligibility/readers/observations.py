@@ -113,6 +113,14 @@ class CodeMap:
         local = [_words(f).strip() for f in registry.medication_forms.get("local", ())]
         self._local_re = re.compile(r" (" + "|".join(map(re.escape, local)) + r") ") if local else None
 
+    def drug_tokens(self, rxnorm: str | None, text: str | None) -> tuple[str, ...]:
+        """What a current drug adds to Patient.medications: ATC codes and lower-case ingredient names."""
+        local = self.is_local_form(text)
+        tokens: list[str] = []
+        for ing in self.ingredients(rxnorm, text):
+            tokens += [ing.name.lower()] if local else [ing.atc, ing.name.lower()]
+        return tuple(tokens)
+
     def is_local_form(self, text: str | None) -> bool:
         """A product applied where it acts (cream, eye drops, inhaler): not its ingredient's systemic ATC."""
         return bool(text and self._local_re is not None and self._local_re.search(_words(text)))
@@ -281,16 +289,11 @@ class LongAssembler:
             return
         if begin > self.as_of or (end is not None and end < self.as_of):
             return
-        ingredients = self.codes.ingredients(rxnorm, text)
-        if not ingredients:
+        tokens = self.codes.drug_tokens(rxnorm, text)
+        if not tokens:
             unknown[rxnorm or (text or "").strip() or "?"] += 1
             return
-        meds = self._meds.setdefault(pid, set())
-        local = self.codes.is_local_form(text)
-        for ing in ingredients:
-            if not local:
-                meds.add(ing.atc)
-            meds.add(ing.name.lower())
+        self._meds.setdefault(pid, set()).update(tokens)
 
     # -- output -------------------------------------------------------------
     def build(self, pid: str, row: int, *, birth: str | None, sex: str | None, death: str | None) -> Patient:

@@ -34,11 +34,19 @@ def read_omop(paths: Sequence[Path], *, as_of: date, lookback_days: int, registr
     return each_folder(paths, _read_folder, as_of, lookback_days, registry, stats)
 
 
-def _int(text: str) -> int:
+def _int(text) -> int:
     try:
         return int(float(text)) if text else 0
     except ValueError:
         return 0
+
+
+def omop_unit(unit_id: int, source: str, units: dict[int, str], concepts) -> str:
+    """The unit spelling of a measurement: registry `omop_units`, else the CONCEPT table, else the source text."""
+    if not unit_id:
+        return source
+    known = units.get(unit_id) or (concepts.get(unit_id) or ("", "", ""))[2]
+    return known or source or f"OMOP unit concept {unit_id}"
 
 
 class _Concepts:
@@ -167,11 +175,7 @@ def _measurements(asm: LongAssembler, path: Path, concepts: _Concepts, table: st
             coded = _int(cell(row, cols["value_as_concept_id"]))
             if not value and coded:
                 value = f"coded value (OMOP concept {coded})"
-        unit_id = _int(cell(row, cols["unit_concept_id"]))
-        unit = cell(row, cols["unit_source_value"])
-        if unit_id:
-            known = units.get(unit_id) or (concepts.get(unit_id) or ("", "", ""))[2]
-            unit = known or unit or f"OMOP unit concept {unit_id}"
+        unit = omop_unit(_int(cell(row, cols["unit_concept_id"])), cell(row, cols["unit_source_value"]), units, concepts)
         high = cell(row, cols["range_high"])
         try:
             uln = float(high) if high else None
@@ -188,6 +192,36 @@ def _measurements(asm: LongAssembler, path: Path, concepts: _Concepts, table: st
     asm.unknown(unknown, "OMOP")
 
 
+def condition_ids(codes, cid: str, source: str, concepts) -> tuple[tuple[str, ...], str]:
+    """Registry ids of a condition row (OMOP concept id, its SNOMED code, or the source value) and a label."""
+    ids = list(codes.conditions("OMOP", cid))
+    label = f"OMOP {cid}"
+    known = concepts.get(_int(cid))
+    if known is not None and known[1] == "SNOMED":
+        ids += codes.conditions("SNOMED", known[2])
+    if source:
+        system = "ICD10" if _ICD10.match(source) else "SNOMED"
+        found = codes.conditions(system, source)
+        if found and not ids:
+            label = f"{system} {source}"
+        ids += found
+    return tuple(dict.fromkeys(ids)), label
+
+
+def drug_identity(cid: str, source: str, concepts) -> tuple[str, str | None, str | None]:
+    """(concept name, RxNorm code, description text) of a drug exposure row."""
+    known = concepts.get(_int(cid))
+    name, rxnorm = "", None
+    if known is not None:
+        name = known[0]
+        if known[1] == "RxNorm":
+            rxnorm = known[2]
+    text = " ".join(t for t in (name, "" if source.isdigit() else source) if t)
+    if rxnorm is None and source.isdigit():
+        rxnorm = source
+    return name, rxnorm, text or None
+
+
 def _conditions(asm: LongAssembler, path: Path, concepts: _Concepts) -> None:
     cols, rows = open_table(path, ("person_id", "condition_concept_id", "condition_start_date"), (
         "condition_end_date", "condition_source_value", "condition_start_datetime"))
@@ -195,24 +229,13 @@ def _conditions(asm: LongAssembler, path: Path, concepts: _Concepts) -> None:
     codes = asm.codes
     unknown: Counter = Counter()
     for row in rows:
-        cid = cell(row, cols["condition_concept_id"])
-        ids = list(codes.conditions("OMOP", cid))
-        label = f"OMOP {cid}"
-        known = concepts.get(_int(cid))
-        if known is not None and known[1] == "SNOMED":
-            ids += codes.conditions("SNOMED", known[2])
-        source = cell(row, cols["condition_source_value"])
-        if source:
-            system = "ICD10" if _ICD10.match(source) else "SNOMED"
-            found = codes.conditions(system, source)
-            if found and not ids:
-                label = f"{system} {source}"
-            ids += found
+        cid, source = cell(row, cols["condition_concept_id"]), cell(row, cols["condition_source_value"])
+        ids, label = condition_ids(codes, cid, source, concepts)
         if not ids:
             unknown[f"OMOP {cid}" if cid not in ("", "0") else f"source {source}"] += 1
             continue
         start = cell(row, cols["condition_start_date"]) or cell(row, cols["condition_start_datetime"])
-        asm.condition(cell(row, cols["person_id"]), tuple(dict.fromkeys(ids)), label, start,
+        asm.condition(cell(row, cols["person_id"]), ids, label, start,
                       cell(row, cols["condition_end_date"]))
     for key, n in unknown.items():
         asm.stats.unknown_codes[key] += n
@@ -225,21 +248,12 @@ def _drugs(asm: LongAssembler, path: Path, concepts: _Concepts) -> None:
     unknown: Counter = Counter()
     for row in rows:
         cid = cell(row, cols["drug_concept_id"])
-        known = concepts.get(_int(cid))
-        name, rxnorm = "", None
-        if known is not None:
-            name = known[0]
-            if known[1] == "RxNorm":
-                rxnorm = known[2]
-        source = cell(row, cols["drug_source_value"])
-        text = " ".join(t for t in (name, "" if source.isdigit() else source) if t)
-        if rxnorm is None and source.isdigit():
-            rxnorm = source
+        name, rxnorm, text = drug_identity(cid, cell(row, cols["drug_source_value"]), concepts)
         start, end = cell(row, cols["drug_exposure_start_date"]), cell(row, cols["drug_exposure_end_date"])
         if not end and (days := _int(cell(row, cols["days_supply"]))) > 0 and (begin := parse_day(start)):
             end = (begin + timedelta(days=days - 1)).isoformat()
         counts: Counter = Counter()
-        asm.medication(cell(row, cols["person_id"]), rxnorm, text or None, start, end, counts)
+        asm.medication(cell(row, cols["person_id"]), rxnorm, text, start, end, counts)
         if counts:
             unknown[f"{cid}" + (f" ({name})" if name else "")] += 1
     asm.unknown(unknown, "OMOP")
