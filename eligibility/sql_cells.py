@@ -101,6 +101,12 @@ def numeric(t: exp.Expression, num: exp.Expression, unit: exp.Expression, concep
            .when(exp.Is(this=num, expression=exp.null()), frag("'''' || :t || ''' is not a number'", t=t))
            .when(exp.Is(this=value, expression=exp.null()),
                  frag("'''' || :t || :tail", t=t, tail=f"': unit not usable for {info.name}")))
+    return value, why
+
+
+def plausible(value: exp.Expression, why: exp.Expression, concept: str, registry: Registry) -> tuple[exp.Expression, exp.Expression]:
+    """The value when inside the registry's plausible range (inclusive), else NULL with a reason."""
+    info = registry.concept(concept)
     if info.plausible is None:
         return value, why
     low, high = (float(x) for x in info.plausible)

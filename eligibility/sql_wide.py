@@ -120,11 +120,17 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
             cells.append(exp.alias_(sc.text(sql_name(c)), stems[c.name], quoted=True))
         return col(stems[c.name])
 
+    raws: list[exp.Expression] = []       # layer 2: canonical numbers before the plausibility check
+
     def number(c: Column, concept: str) -> tuple[exp.Expression, exp.Expression]:
         stem = t(c).name
         if not any(p.alias == f"{stem}_num" for p in parts):
             parts.extend(exp.alias_(e, f"{stem}_{k}", quoted=True) for k, e in sc.number_parts(t(c)).items())
-        return sc.numeric(t(c), col(f"{stem}_num"), col(f"{stem}_unit"), concept, c.unit, registry)
+        raw, why = sc.numeric(t(c), col(f"{stem}_num"), col(f"{stem}_unit"), concept, c.unit, registry)
+        key = f"{stem}_{concept}"
+        if not any(r.alias == f"{key}_raw" for r in raws):
+            raws.extend([exp.alias_(raw, f"{key}_raw", quoted=True), exp.alias_(why, f"{key}_why", quoted=True)])
+        return sc.plausible(col(f"{key}_raw"), col(f"{key}_why"), concept, registry)
 
     def keep(name: str, expr: exp.Expression) -> None:
         values.append(exp.alias_(expr, name, quoted=True))
@@ -182,7 +188,7 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
             low = exp.Lower(this=t(decided[-1]))
             keep(feature("d", cid), exp.Case().when(sc._in(low, ("pass", "fail")), low))
     layer0 = exp.select(*cells).from_(table)
-    layered = _layer(_layer(layer0, "cells", parts), "parts", values)
+    layered = _layer(_layer(_layer(layer0, "cells", parts), "parts", raws), "raws", values)
     return exp.select(*feats).from_(exp.alias_(exp.paren(layered), "parsed")), fnames
 
 
