@@ -36,7 +36,7 @@ from pathlib import Path
 
 from ..errors import DataInputError
 from ..readers import detect_format
-from ..readers.observations import find_table
+from ..readers.csv_tables import find_table
 from ..registry import Registry, default_registry
 
 # OMOP CDM 5.4 columns the views provide, with their DuckDB types.

@@ -24,7 +24,8 @@ from pathlib import Path
 from ..errors import DataInputError
 from ..patient import Patient
 from ..registry import Registry
-from .observations import LongAssembler, cell, each_folder, find_table, open_table, parse_day, split_comparator
+from .csv_tables import cell, each_folder, find_table, open_table
+from .observations import LongAssembler, parse_day, split_comparator
 
 _ICD10 = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$", re.I)
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from ..errors import DataInputError
 from ..patient import Patient
 from ..registry import Registry
-from .observations import LongAssembler, cell, each_folder, find_table, open_table
+from .csv_tables import cell, each_folder, find_table, open_table
+from .observations import LongAssembler
 
 
 def read_synthea(paths: Sequence[Path], *, as_of: date, lookback_days: int, registry: Registry, stats
