@@ -110,6 +110,10 @@ _NOT_UNIT = {
     "were", "be", "than", "then", "that", "which", "who", "from", "to", "plus", "minus", "episodes", "episode",
     "or", "and", "not", "no", "nor", "inclusive", "exclusive", "ago", "old", "apart", "hours", "hour", "h",
 }
+_NUMBER_WORDS = frozenset("""
+one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen
+eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred
+""".split())
 # Token types after which a word closes the measurement (so a lone word after a number is its unit).
 _CLOSERS = {"COMMA", "AND", "OR", "RPAR", "OTHER", "$END"}
 
@@ -186,8 +190,49 @@ class Lexer:
             tokens.append(Token(kind, value, start_pos=pos, line=1, column=pos + 1, end_line=1,
                                 end_column=end + 1, end_pos=end))
             pos = end
+        if "(" in text:
+            tokens = self._merge_spelled_numbers(tokens)
         self._retype(tokens)
         return tokens
+
+    @staticmethod
+    def _merge_spelled_numbers(tokens: list[Token]) -> list[Token]:
+        """`eighteen (18)`, `twenty-one (21)`, `18 (eighteen)`: one number token spanning the phrase."""
+        def words_at(i: int) -> int:
+            """How many tokens from i spell a number in words (`twenty`, `twenty - one`), else 0."""
+            n = 0
+            while i + n < len(tokens):
+                tok = tokens[i + n]
+                if tok.type == "WORD" and tok.value.lower() in _NUMBER_WORDS:
+                    n += 1
+                elif tok.type == "DASH" and n and tok.value == "-" and i + n + 1 < len(tokens) \
+                        and tokens[i + n + 1].value.lower() in _NUMBER_WORDS:
+                    n += 1
+                else:
+                    break
+            return n
+
+        out: list[Token] = []
+        i = 0
+        while i < len(tokens):
+            n = words_at(i)
+            kinds = [t.type for t in tokens[i + n:i + n + 3]] if n else []
+            merged = None
+            if n and kinds == ["LPAR", "NUMBER", "RPAR"]:
+                merged = (tokens[i + n + 1], tokens[i], tokens[i + n + 2], i + n + 3)
+            elif tokens[i].type == "NUMBER" and i + 1 < len(tokens) and tokens[i + 1].type == "LPAR":
+                m = words_at(i + 2)
+                if m and i + 2 + m < len(tokens) and tokens[i + 2 + m].type == "RPAR":
+                    merged = (tokens[i], tokens[i], tokens[i + 2 + m], i + 3 + m)
+            if merged:
+                number, first, last, nxt = merged
+                out.append(Token("NUMBER", number.value, start_pos=first.start_pos, line=1, column=first.column,
+                                 end_line=1, end_column=last.end_column, end_pos=last.end_pos))
+                i = nxt
+                continue
+            out.append(tokens[i])
+            i += 1
+        return out
 
     def _retype(self, tokens: list[Token]) -> None:
         """Context the regex cannot see: one-letter units and stray words where a unit belongs."""

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 _ESCAPABLE = set("\\`*_{}[]()#+-.!<>=|~'\"$%&,/:;?@^")
 _SUPERSCRIPT = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789"))
 # Multi-character comparison spellings folded into one symbol before lexing.
-_SYMBOLS = re.compile(r">\s?=|=\s?>|<\s?=|=\s?<|[≧⩾≥]|[≦⩽≤]")
-_SYMBOL_MAP = {">=": "≥", "=>": "≥", "<=": "≤", "=<": "≤", "≧": "≥", "⩾": "≥", "≥": "≥", "≦": "≤", "⩽": "≤", "≤": "≤"}
+_SYMBOLS = re.compile(r"[><]\s*(?:or|/)\s*=|=\s*/\s*[><]|>\s?=|=\s?>|<\s?=|=\s?<|[≧⩾≥]|[≦⩽≤]", re.IGNORECASE)
+_SYMBOL_MAP = {">=": "≥", "=>": "≥", "<=": "≤", "=<": "≤", "≧": "≥", "⩾": "≥", "≥": "≥", "≦": "≤", "⩽": "≤", "≤": "≤",
+               ">or=": "≥", "<or=": "≤", ">/=": "≥", "</=": "≤", "=/>": "≥", "=/<": "≤"}
 # Characters whose NFKC form we do not want (they would lose meaning).
 _KEEP = {"×": "x", "µ": "µ", "μ": "µ", "–": "–", "—": "–", "−": "–", "‐": "-", "‑": "-", "’": "'", "‘": "'"}
 
@@ -43,6 +44,14 @@ class Normalized:
 def normalize(source: str, start: int = 0, end: int | None = None) -> Normalized:
     """Normalise source[start:end]; offsets in the result map back into `source`."""
     end = len(source) if end is None else end
+    piece = source[start:end]
+    if piece.isascii() and "\\" not in piece:
+        # the common case: nothing to unescape or fold character by character
+        starts = list(range(start, end))
+        ends = list(range(start + 1, end + 1))
+        if any(c in piece for c in "<>="):
+            piece, starts, ends = _fold_symbols(piece, starts, ends)
+        return Normalized(piece, tuple(starts), tuple(ends), start)
     out: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -80,6 +89,9 @@ def normalize(source: str, start: int = 0, end: int | None = None) -> Normalized
             folded = unicodedata.normalize("NFKC", ch)
             if ch.isspace() or not folded.strip():
                 folded = " "
+            elif len(folded) > 1 and not folded.isalpha():
+                # `¾` -> `3⁄4`: an expansion would split one source character over several tokens
+                folded = ch
             emit(folded.replace("μ", "µ"), i, i + 1)
         i += 1
     text = "".join(out)
@@ -99,7 +111,7 @@ def _fold_symbols(text: str, starts: list[int], ends: list[int]) -> tuple[str, l
         pieces.append(text[last:a])
         new_starts.extend(starts[last:a])
         new_ends.extend(ends[last:a])
-        key = match.group().replace(" ", "")
+        key = re.sub(r"\s+", "", match.group()).lower()
         pieces.append(_SYMBOL_MAP.get(key, key))
         new_starts.append(starts[a])
         new_ends.append(ends[b - 1])
