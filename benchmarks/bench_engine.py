@@ -1,0 +1,104 @@
+"""Columnar engine benchmark: (a) `eligibility screen` end to end, (b) a hand-written DuckDB query, (c) Python engine.
+
+Usage: python benchmarks/bench_engine.py [--patients 1000000] [--big]   (--big adds a 10,000,000-patient run)
+Prints a markdown table.  Not a test: timings depend on the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TRIAL = Path("/work/shared/trials/ucmsc_t2dm.txt")
+AS_OF = "2026-01-01"
+
+# (b): the same outcomes written by hand for this file's layout (plain numbers, known units)
+HAND = """
+COPY (
+WITH p AS (
+  SELECT column00 AS id, TRY_CAST(column01 AS DATE) AS born, TRY_CAST(column03 AS DOUBLE) AS dur,
+         TRY_CAST(column04 AS DOUBLE) AS bmi, TRY_CAST(column05 AS DOUBLE) AS ins,
+         CASE WHEN column06 LIKE '% mmol/mol' THEN 0.09148 * TRY_CAST(split_part(column06, ' ', 1) AS DOUBLE) + 2.152
+              ELSE TRY_CAST(column06 AS DOUBLE) END AS a1c,
+         CASE WHEN column07 LIKE '% pmol/L' THEN TRY_CAST(split_part(column07, ' ', 1) AS DOUBLE) / 331.0
+              ELSE TRY_CAST(column07 AS DOUBLE) END AS cpep,
+         NULLIF(lower(column08), '') AS meds, NULLIF(lower(column09), '') AS conds, lower(column10) AS preg
+  FROM read_csv('{path}', header=true, all_varchar=true, parallel=false, null_padding=true))
+SELECT id,
+  CASE WHEN date_diff('year', born, DATE '{as_of}') - (strftime(born, '%m%d') > '{mmdd}')::INT BETWEEN 20 AND 65 THEN 'pass' WHEN born IS NULL THEN 'unknown' ELSE 'fail' END AS age,
+  CASE WHEN dur <= 20 THEN 'pass' WHEN dur > 20 THEN 'fail' ELSE 'unknown' END AS i2,
+  CASE WHEN bmi BETWEEN 24 AND 40 THEN 'pass' WHEN bmi IS NULL THEN 'unknown' ELSE 'fail' END AS i3,
+  CASE WHEN ins NOT BETWEEN 0.5 AND 1.0 OR regexp_matches(meds, 'gliptin|glutide|gliflozin') THEN 'fail' ELSE 'review' END AS i4,
+  CASE WHEN a1c BETWEEN 7 AND 12 THEN 'pass' WHEN a1c IS NULL THEN 'unknown' ELSE 'fail' END AS i5,
+  CASE WHEN cpep >= 1 THEN 'pass' WHEN cpep IS NULL THEN 'unknown' ELSE 'fail' END AS i6,
+  'review' AS i7,
+  CASE WHEN regexp_matches(conds, 'drug abuse|f1[0-9]') OR preg = 'yes' THEN 'fail' ELSE 'review' END AS e2
+FROM p) TO '{out}' (HEADER)
+"""
+
+
+def run_cli(path: Path, out: Path) -> tuple[float, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run([str(ROOT / ".venv/bin/eligibility"), "screen", str(TRIAL), str(path), "-o", str(out),
+                    "--as-of", AS_OF, "--engine", "duckdb"], check=True, stderr=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, max(peak, before) / 1024
+
+
+def run_hand(path: Path, out: Path) -> float:
+    import duckdb
+
+    con = duckdb.connect(config={"memory_limit": "1GB"})
+    start = time.perf_counter()
+    con.execute(HAND.format(path=path, out=out, as_of=AS_OF, mmdd=AS_OF[5:7] + AS_OF[8:10]))
+    return time.perf_counter() - start
+
+
+def run_python(path: Path, sample: int) -> float:
+    sys.path.insert(0, str(ROOT))
+    from itertools import islice
+
+    from eligibility.evaluate import Plan
+    from eligibility.readers import read_patients
+    from eligibility.registry import default_registry
+    from eligibility.trials import compile_trial_file
+
+    registry = default_registry()
+    trial, _ = compile_trial_file(TRIAL)
+    plan = Plan(trial, registry, date.fromisoformat(AS_OF))
+    source = read_patients([path], input_format="wide", as_of=date.fromisoformat(AS_OF), registry=registry)
+    start = time.perf_counter()
+    n = sum(1 for p in islice(source.patients, sample) if plan.evaluate(p))
+    return n / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--patients", type=int, default=1_000_000)
+    parser.add_argument("--big", action="store_true", help="also screen 10,000,000 patients (slow)")
+    parser.add_argument("--sample", type=int, default=50_000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="elig-bench-"))
+    sizes = [args.patients] + ([10_000_000] if args.big else [])
+    print("| patients | (a) eligibility screen (s) | (b) hand-written DuckDB (s) | (a)/(b) | peak RSS (a) MB | (c) Python patients/s |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for n in sizes:
+        data = work / f"patients_{n}.csv"
+        subprocess.run([sys.executable, str(ROOT / "benchmarks/gen_patients.py"), str(n), str(data)], check=True)
+        a, rss = run_cli(data, work / "a.csv")
+        b = run_hand(data, work / "b.csv")
+        c = run_python(data, args.sample) if n == sizes[0] else float("nan")
+        print(f"| {n:,} | {a:.1f} | {b:.1f} | {a / b:.2f} | {rss:,.0f} | {c:,.0f} |")
+        data.unlink()
+
+
+if __name__ == "__main__":
+    main()
