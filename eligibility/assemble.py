@@ -286,8 +286,10 @@ class Assembler:
                     blockers.append(span_of(c))
             out.neg = None
             content.extend(sexes)
+        elif sexes and not nodes and not categories and not content:
+            content.extend(sexes)        # "(men)": a sex on its own is a constraint the tree does not hold
         else:
-            content.extend(s for s in sexes if s[1] - s[0] > 0 and self.b.norm.text[s[0]:s[1]].lower() not in ("men", "women"))
+            content.extend(s for s in sexes if self.b.norm.text[s[0]:s[1]].lower() not in ("men", "women"))
             for c in categories:
                 nodes.append(self.has(c))
                 out.has.append(len(nodes) - 1)

@@ -100,7 +100,7 @@ def _longest(tokens: list[Token], i: int, start: str):
         return None
 
 
-_BRIDGE_TYPES = frozenset({"AND", "OR", "COMMA", "PERSON", "LPAR", "RPAR", "LINK", "OF", "FOR", "THE"})
+_BRIDGE_TYPES = frozenset({"AND", "OR", "COMMA", "PERSON", "LPAR", "RPAR", "LINK", "OF", "FOR", "THE", "SLASH"})
 _BRIDGE_WORDS = frozenset({"in", "for", "if", "men", "women", "male", "female", "males", "females", "patients", "subjects"})
 
 
