@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from lark import Token
 
-from .ir import All, AnyOf, Has, Manual, Not
+from .ir import All, AnyOf, Has, Manual, Not, walk
 from .transform import Qualifier, Within
 
 # Words that carry no constraint on their own ("patients with", "history of", "at screening").
@@ -107,7 +107,25 @@ class Assembler:
     def combine(cls, nodes: list):
         if len(nodes) == 1:
             return nodes[0]
-        return cls(children=tuple(nodes), span=(min(n.span[0] for n in nodes), max(n.span[1] for n in nodes)))
+        span = (min(n.span[0] for n in nodes), max(n.span[1] for n in nodes))
+        unique: list = []
+        for node in nodes:      # "type 1 diabetes, LADA": one has node, the parent span still covers both
+            key = _has_key(node)
+            if key is None or all(_has_key(u) != key for u in unique):
+                unique.append(node)
+        return unique[0] if len(unique) == 1 else cls(children=tuple(unique), span=span)
+
+    def _examples(self, node, categories: list) -> bool:
+        """Is a parenthesised list of has nodes only examples of the condition or class named before it?"""
+        leaves = [n for n in walk(node) if n.kind not in ("all", "any")]
+        if not categories or not leaves or any(n.kind != "has" or n.within for n in leaves):
+            return False
+        parents = [self.registry.categories[self.has(c).code] for c in categories]
+        for leaf in leaves:
+            cat = self.registry.categories[leaf.code]
+            if not any(p.id == cat.id or any(a.startswith(b) for a in cat.atc for b in p.atc) for p in parents):
+                return False
+        return True
 
     # -- structure ---------------------------------------------------------------------
     def group(self, pieces: list) -> list:
@@ -231,6 +249,8 @@ class Assembler:
             elif isinstance(piece, Group):
                 sub = self.sequence(piece.items)
                 out.unparsed.extend(sub.unparsed)
+                if sub.node is not None and self._examples(sub.node, categories):
+                    continue             # "sulfonylurea (glimepiride, gliclazide)": examples of what came before
                 if sub.node is not None and computable(sub.node):
                     nodes.append(sub.node)
                     blockers.append(piece.span)
@@ -423,6 +443,12 @@ def _runs(spans: list, blockers: list) -> list:
         else:
             runs.append(span)
     return runs
+
+
+def _has_key(node):
+    if getattr(node, "kind", None) != "has":
+        return None
+    return (node.code, node.within, tuple(sorted(node.qualifiers.items())))
 
 
 def _is_content(piece) -> bool:
