@@ -35,6 +35,7 @@ class CompiledText:
     problems: tuple[CriterionProblem, ...]
 
 
+COMPILER_ERROR = "internal compiler error"
 _TRANSFORMER = ToPhrases()
 _TABLES: dict[str, tuple] = {}
 
@@ -220,6 +221,9 @@ def compile_criterion(source: str, start: int = 0, end: int | None = None, *, se
         return _finish(pieces, builder, source, start, end)
     except RecursionError:
         reason = "criterion too deeply nested to compile"
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:  # pragma: no cover - a bug
+        # one odd criterion must not stop a trial: keep its text for a reviewer, say why
+        reason = f"{COMPILER_ERROR} ({type(exc).__name__}: {exc}); kept as text for review"
     return CompiledText("manual", Manual(text=source[start:end], reason=reason, span=(start, end)), (), ())
 
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from eligibility.compiler import compile_criterion
+from eligibility.compiler import COMPILER_ERROR, compile_criterion
 from eligibility.ir import Tree, walk
 
 TREE = TypeAdapter(Tree)
@@ -40,6 +40,7 @@ criterion_text = st.one_of(
 def _check(source: str, start: int, end: int, section: str) -> None:
     result = compile_criterion(source, start, end, section=section)
     assert result.status in ("compiled", "partial", "manual")
+    assert all(COMPILER_ERROR not in n.reason for n in walk(result.tree) if n.kind == "manual"), result.tree
     nodes = list(walk(result.tree))
     for node in nodes:
         a, b = node.span
