@@ -79,8 +79,10 @@ def number_parts(t: exp.Expression) -> dict[str, exp.Expression]:
     starts = exp.RegexpLike(this=t, expression=lit(f"^{NUMBER}"))
     tail = exp.RegexpReplace(this=t, expression=lit(f"^{NUMBER}"), replacement=lit(""))
     numtext = exp.Left(this=t, expression=exp.Sub(this=exp.Length(this=t), expression=exp.Length(this=tail)))
-    return {"num": exp.Case().when(exp.and_(present(t), starts), numtext),
-            "unit": exp.Case().when(exp.and_(present(t), starts), _fold(exp.Trim(this=tail)))}
+    # the common case, a plain number, skips the unit work (CASE evaluates branches lazily)
+    plain = exp.RegexpLike(this=t, expression=lit(f"^{NUMBER}$"))
+    return {"num": exp.Case().when(plain, t).when(exp.and_(present(t), starts), numtext),
+            "unit": exp.Case().when(plain.copy(), lit("")).when(exp.and_(present(t), starts), _fold(exp.Trim(this=tail)))}
 
 
 def numeric(t: exp.Expression, num: exp.Expression, unit: exp.Expression, concept: str,
@@ -90,11 +92,12 @@ def numeric(t: exp.Expression, num: exp.Expression, unit: exp.Expression, concep
     table = unit_table(concept, registry)
     as_number = exp.cast(num, "DOUBLE")
     per_unit = exp.Case()
-    for key, (scale, offset) in table.items():
-        per_unit = per_unit.when(exp.EQ(this=unit, expression=lit(key)), affine(as_number, scale, offset))
     header = wc._conversion(registry, concept, header_unit)
     if not isinstance(header, str):
+        # most cells are plain numbers: their branch comes first
         per_unit = per_unit.when(exp.EQ(this=unit, expression=lit("")), affine(as_number, header.scale, header.offset))
+    for key, (scale, offset) in table.items():
+        per_unit = per_unit.when(exp.EQ(this=unit, expression=lit(key)), affine(as_number, scale, offset))
     value = per_unit
     why = (exp.Case()
            .when(exp.not_(present(t)), exp.null())

@@ -174,7 +174,7 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
             keep(feature("uln", concept), _first_non_null(ulns[::-1]))   # the reader keeps the last one
     if needs.sex and (sexes := of("sex")):
         low = exp.Lower(this=t(sexes[-1]))
-        keep("sex", exp.Case().when(sc._in(low, wc.FEMALE), lit("female")).when(sc._in(low, wc.MALE), lit("male")))
+        keep("f_sex", exp.Case().when(sc._in(low, wc.FEMALE), lit("female")).when(sc._in(low, wc.MALE), lit("male")))
     for rule, code in sorted(needs.categories):
         keep_category(rule, code, registry, of, t, keep)
     deaths = [(c, sc.iso_date(t(c))) for c in of("death") + of("death_flag")]

@@ -169,7 +169,7 @@ class NodeCompiler:
 
     def _has(self, node: ir.Has) -> Cond:
         if node.code in SEX_CODES:
-            sex = col("sex") if "sex" in self.columns else exp.null()
+            sex = col("f_sex") if "f_sex" in self.columns else exp.null()
             base = Cond(exp.EQ(this=sex, expression=lit(SEX_CODES[node.code])))
         else:
             name = feature("h", f"{node.category}_{node.code}")
@@ -237,9 +237,7 @@ def outcome_expr(criterion: ir.Criterion, cond: Cond, decision: exp.Expression |
 
 
 def _number_text(value: exp.Expression) -> exp.Expression:
-    # rounding keeps the text short and the same across engines
-    # DECIMAL first: PostgreSQL rounds only numerics to a number of places
-    return exp.cast(exp.Round(this=exp.cast(value, "DECIMAL(20, 6)"), decimals=lit(4)), "VARCHAR")
+    return exp.cast(value, "VARCHAR")
 
 
 def criterion_detail(criterion: ir.Criterion, registry: Registry, columns: set[str]) -> exp.Expression:
@@ -263,12 +261,12 @@ def criterion_detail(criterion: ir.Criterion, registry: Registry, columns: set[s
                 v=col(v), num=_number_text(col(v)), name=name, unit=unit, why=why))
         elif isinstance(node, ir.Has) and node.code not in seen:
             seen.add(node.code)
-            key = "sex" if node.code in SEX_CODES else feature("h", f"{node.category}_{node.code}")
+            key = "f_sex" if node.code in SEX_CODES else feature("h", f"{node.category}_{node.code}")
             if key not in columns:
                 parts.append(lit(f"{node.label}: no data column"))
                 continue
             h = col(key)
-            if key == "sex":
+            if key == "f_sex":
                 parts.append(frag("'sex ' || COALESCE(:h, 'missing')", h=h))
             else:
                 parts.append(frag("CASE WHEN :h THEN :yes WHEN NOT :h THEN :no ELSE :unk END", h=h,
@@ -284,27 +282,24 @@ def criterion_detail(criterion: ir.Criterion, registry: Registry, columns: set[s
 def outcomes_select(trial: ir.Trial, source: exp.Select, columns: set[str], registry: Registry) -> exp.Select:
     """SELECT patient_id, [_row,] one outcome column per criterion, one detail column per criterion."""
     compiler = NodeCompiler(registry, columns)
-    select = exp.select(col("patient_id"))
-    for extra in ("_row", "deceased"):
-        if extra in columns:
-            select = select.select(col(extra))
+    select = exp.select(exp.Star())   # features pass through for the explanations
     for criterion in trial.criteria:
         d = feature("d", criterion.id)
         outcome = outcome_expr(criterion, compiler.compile(criterion.tree), col(d) if d in columns else None)
         select = select.select(exp.alias_(outcome, criterion.id, quoted=True))
-        select = select.select(exp.alias_(criterion_detail(criterion, registry, columns),
-                                          feature("x", criterion.id), quoted=True))
     return select.from_(exp.alias_(exp.paren(source), "features"))
 
 
-def final_select(trial: ir.Trial, outcomes: exp.Select, *, order: bool, deceased: bool = False) -> exp.Select:
+def final_select(trial: ir.Trial, outcomes: exp.Select, registry: Registry, columns: set[str], *, order: bool,
+                 deceased: bool = False) -> exp.Select:
     ids = [c.id for c in trial.criteria]
     oc = {i: col(i) for i in ids}
     any_fail = exp.or_(*[exp.EQ(this=oc[i], expression=lit("fail")) for i in ids]) if ids else exp.false()
     all_pass = exp.and_(*[exp.EQ(this=oc[i], expression=lit("pass")) for i in ids]) if ids else exp.true()
     verdict = exp.Case().when(any_fail, lit("ineligible")).when(all_pass, lit("eligible")).else_(lit("needs_review"))
+    # the explanation is built only for rows where the criterion did not pass (CASE evaluates lazily)
     reasons = [frag("CASE WHEN :o <> 'pass' THEN :id || ' ' || :o || ': ' || :x END",
-                    o=oc[i], id=i, x=col(feature("x", i))) for i in ids]
+                    o=oc[c.id], id=c.id, x=criterion_detail(c, registry, columns)) for c in trial.criteria]
     if deceased:
         verdict = exp.Case().when(col("deceased"), lit("ineligible")).else_(verdict)
         reasons.insert(0, frag("CASE WHEN :d THEN 'deceased' END", d=col("deceased")))
@@ -321,8 +316,8 @@ def screening_query(trial: ir.Trial, source: exp.Select, columns: Iterable[str],
                     registry: Registry | None = None, order: bool = False) -> exp.Select:
     registry = registry or default_registry()
     columns = set(columns)
-    return final_select(trial, outcomes_select(trial, source, columns, registry), order=order and "_row" in columns,
-                        deceased="deceased" in columns)
+    return final_select(trial, outcomes_select(trial, source, columns, registry), registry, columns,
+                        order=order and "_row" in columns, deceased="deceased" in columns)
 
 
 def render(query: exp.Expression, dialect: str) -> str:

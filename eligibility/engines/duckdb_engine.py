@@ -54,16 +54,15 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _scan(paths: list[Path], width: int, delimiter: str) -> str:
+def _scan(paths: list[Path], width: int, delimiter: str, parallel: bool = True) -> str:
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width)) + "}"
     files = "[" + ", ".join(_sql_string(str(p)) for p in paths) + "]"
-    # parallel=false: DuckDB's parallel scanner cannot pad short rows next to quoted line breaks
     return (f"read_csv({files}, auto_detect=false, header=false, skip=1, delim={_sql_string(delimiter)}, "
-            f"quote='\"', escape='\"', null_padding=true, strict_mode=false, parallel=false, "
-            f"columns={columns})")
+            f"quote='\"', escape='\"', null_padding=true, strict_mode=false, "
+            f"parallel={'true' if parallel else 'false'}, columns={columns})")
 
 
-def build_query(trial: Trial, paths: list[Path], *, as_of: date, registry: Registry) -> str:
+def build_query(trial: Trial, paths: list[Path], *, as_of: date, registry: Registry, parallel: bool = True) -> str:
     """The DuckDB query screening these wide CSV files (they must share one header)."""
     from sqlglot import exp
 
@@ -83,7 +82,7 @@ def build_query(trial: Trial, paths: list[Path], *, as_of: date, registry: Regis
         raise DataInputError(f"{paths[0]}: {exc}", code="E-DATA-NO-ID", file=str(paths[0])) from None
     query = screening_query(trial, source, columns, registry=registry)
     sql = query.sql(dialect="duckdb")
-    return sql.replace("__SCAN__()", _scan(paths, len(header), delimiter))
+    return sql.replace("__SCAN__()", _scan(paths, len(header), delimiter, parallel))
 
 
 def _connect():
@@ -124,10 +123,19 @@ def screen_duckdb(trial: Trial, source_paths: list[Path], *, output: str | None,
              f"{', '.join(_quote(i) for i in ids)} FROM ({sql})"
     try:
         if output is not None:
-            con.execute(f"COPY ({select}) TO {_sql_string(output)} (FORMAT csv, HEADER true)")
+            try:
+                con.execute(f"COPY ({select}) TO {_sql_string(output)} (FORMAT csv, HEADER true)")
+            except Exception as exc:
+                # the parallel scanner cannot pad short rows in a file with quoted line breaks:
+                # the file is read again, by one thread (COPY rewrites the output from the start)
+                if "parallel=false" not in str(exc):
+                    raise
+                select = select.replace("parallel=true", "parallel=false")
+                con.execute(f"COPY ({select}) TO {_sql_string(output)} (FORMAT csv, HEADER true)")
             _count(con, f"read_csv({_sql_string(output)}, all_varchar=true, header=true)", ids, summary)
         else:
-            cursor = con.execute(select)
+            # rows go out as they come, so there is no second try: one thread reads every file shape
+            cursor = con.execute(select.replace("parallel=true", "parallel=false"))
             writer = csv.writer(sys.stdout, lineterminator="\n")
             writer.writerow(["patient_id", "verdict", "reasons", *ids])
             while rows := cursor.fetchmany(10_000):
