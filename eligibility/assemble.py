@@ -23,6 +23,8 @@ established prior previous previously past presence present evidence treatment t
 taking receiving received stable screening visit baseline time study entry as per defined either both level levels
 value values measured measurement test result results sitting seated resting supine serum plasma blood its their
 his her those these this must should will shall can may also only all other such eg e g i ie etc
+transaminase transaminases aminotransferase aminotransferases liver enzymes enzyme consent informed signing signed
+enrolment enrollment randomization randomisation inclusion date timepoint
 """.split())
 NEGATIONS = frozenset({"no", "not", "without", "non", "never", "none", "absence", "free", "lack"})
 EXCLUSION_MARKERS = frozenset({"excluded", "exclusion", "prohibited", "disallowed", "forbidden"})

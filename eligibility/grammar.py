@@ -192,6 +192,7 @@ class Lexer:
             pos = end
         if "(" in text:
             tokens = self._merge_spelled_numbers(tokens)
+        tokens = self._merge_spaced_thousands(tokens, text)
         self._retype(tokens)
         return tokens
 
@@ -232,6 +233,21 @@ class Lexer:
                 continue
             out.append(tokens[i])
             i += 1
+        return out
+
+    @staticmethod
+    def _merge_spaced_thousands(tokens: list[Token], text: str) -> list[Token]:
+        """`100 000/mm3`: digits grouped by a single space are one number."""
+        out: list[Token] = []
+        for tok in tokens:
+            prev = out[-1] if out else None
+            if (tok.type == "NUMBER" and prev is not None and prev.type == "NUMBER" and len(tok.value) == 3
+                    and tok.value.isdigit() and text[prev.end_pos:tok.start_pos] == " "
+                    and re.fullmatch(r"\d{1,3}( \d{3})*", text[prev.start_pos:prev.end_pos])):
+                out[-1] = Token("NUMBER", text[prev.start_pos:tok.end_pos].replace(" ", ""), start_pos=prev.start_pos,
+                                line=1, column=prev.column, end_line=1, end_column=tok.end_column, end_pos=tok.end_pos)
+                continue
+            out.append(tok)
         return out
 
     def _retype(self, tokens: list[Token]) -> None:

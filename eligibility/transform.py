@@ -277,6 +277,11 @@ class ToPhrases(Transformer):
         exclusive = any(isinstance(c, _Op) and c.op == "exclusive" for c in children)
         return Measure(subject, Rng(vals[0], vals[1], not exclusive, not exclusive, _span(children)), _span(children))
 
+    def paren_subject(self, children):
+        """`Transaminases (ALT, AST) > 3 x ULN`: the concepts named in the parentheses."""
+        subject = children[1]
+        return Measure(subject, children[3], _span(children))
+
     def person_paren(self, children):
         return Measure(Subject("person", span=_span(children[:1])), children[2], _span(children))
 
