@@ -56,7 +56,7 @@ def parser() -> Lark:
 
 def phrase_key(text: str) -> str:
     """Key under which a matched phrase is looked up: case, spaces and hyphens do not matter."""
-    return re.sub(r"[\s\-]+", "", text.lower())
+    return re.sub(r"[\s\-]+", "", text.lower()).replace(",", ".")
 
 
 def _atoms(phrase: str) -> list[str]:
@@ -67,6 +67,8 @@ def _atoms(phrase: str) -> list[str]:
             atoms.append(r"[\s\-]*")
         elif ch == "/":
             atoms.append(r"\s*/\s*")
+        elif ch == ".":
+            atoms.append(r"[.,]")          # `1,73 m²`: a decimal comma inside a unit
         else:
             atoms.append(re.escape(ch))
     return atoms

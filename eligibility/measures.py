@@ -38,7 +38,7 @@ class Builder:
     def duration(self, val: Val):
         from .ir import Duration
         from .units import pint_expression
-        expr = pint_expression(val.unit, self.registry) if val.unit else None
+        expr = pint_expression(self.unit_key(val.unit), self.registry) if val.unit else None
         code = _DURATION_UNITS.get(expr or "")
         return Duration(value=val.number, unit=code) if code else None
 
@@ -118,7 +118,7 @@ class Builder:
         concept = self.registry.concept(concept_id)
         convs = {}
         for v in vals:
-            convs[id(v)] = conversion(concept_id, v.unit, self.registry)
+            convs[id(v)] = conversion(concept_id, self.unit_key(v.unit), self.registry)
         canonical_unit = next(iter(convs.values())).canonical_unit
 
         def canon(v):
@@ -143,9 +143,16 @@ class Builder:
                     f"of {concept.name}")
         return self._shape(concept_id, expr, canon, canonical_unit)
 
+    def unit_key(self, unit: str | None) -> str | None:
+        """The registry's spelling of a unit as written (`ml/min/1,73 m²` -> `ml/min/1.73 m²`)."""
+        if unit is None:
+            return None
+        phrase = self.lexer.phrase(Token("UNIT", unit))
+        return phrase.ids[0] if phrase is not None and phrase.kind == "UNIT" else unit
+
     def _fits(self, concept_id: str, unit: str) -> bool:
         from .units import unit_fits
-        return unit_fits(concept_id, unit, self.registry)
+        return unit_fits(concept_id, self.unit_key(unit), self.registry)
 
     def _shape(self, concept_id, expr, canon, canonical_unit):
         from .ir import All, AnyOf, Compare, Range

@@ -89,6 +89,7 @@ class ConceptRef:
     token: Token
     default_unit: Token | None
     span: Span
+    expr: object = None               # "HbA1c (≥ 7.5 %)": a comparison in parentheses after the name
 
 
 @dataclass
@@ -241,6 +242,19 @@ class ToPhrases(Transformer):
     def concept(self, children):
         return ConceptRef(children[0], None, _span(children))
 
+    def concept_expr(self, children):
+        """`blood pressure (≥ 160/100 mmHg)`: the comparison rides along with the concept."""
+        ref = ConceptRef(children[0], None, _span(children))
+        ref.expr = children[2]
+        return ref
+
+    def concepts_only(self, children):
+        subject = children[0]
+        exprs = [getattr(ref, "expr", None) for ref in subject.concepts]
+        if not exprs or exprs[-1] is None or any(exprs[:-1]):
+            return None
+        return Measure(subject, exprs[-1], subject.span)
+
     def concept_with_unit(self, children):
         return ConceptRef(children[0], children[2], _span(children))
 
@@ -259,7 +273,8 @@ class ToPhrases(Transformer):
         return Subject("person", span=_span(children))
 
     def condition_subject(self, children):
-        return Subject("condition", category=children[0].value, span=_span(children))
+        category = [c for c in children if isinstance(c, Token) and c.type == "CATEGORY"][0]
+        return Subject("condition", category=category.value, span=_span(children))
 
     # -- measures -------------------------------------------------------------------
     def subject_measure(self, children):

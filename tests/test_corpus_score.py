@@ -22,6 +22,8 @@ HELD_OUT = HERE / "cases" / "criteria_heldout.jsonl"
 HELD_OUT_2 = HERE / "cases" / "criteria_heldout2.jsonl"
 # a third set, also scored before tuning (P 0.9818, R 0.9818: "non-pregnant" negated the age range)
 HELD_OUT_3 = HERE / "cases" / "criteria_heldout3.jsonl"
+# a fourth (non-native English, European formats, CT.gov escapes), first run P 1.0, R 0.90, F1 0.947
+HELD_OUT_4 = HERE / "cases" / "criteria_heldout4.jsonl"
 
 
 def _report(name: str, score) -> None:
@@ -38,11 +40,11 @@ def test_dev_corpus_score():
     assert score.precision >= 0.98
 
 
-@pytest.mark.parametrize("path", [HELD_OUT, HELD_OUT_2, HELD_OUT_3], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4], ids=lambda p: p.stem)
 def test_held_out_score(path):
     score = score_file(path)
     _report(path.stem, score)
-    assert len(score.cases) >= 80
+    assert len(score.cases) >= 50
     assert score.f1 >= 0.97
     assert score.precision >= 0.98
 
