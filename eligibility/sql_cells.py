@@ -31,13 +31,13 @@ def _in(value: exp.Expression, words) -> exp.Expression:
 
 def text(name: str) -> exp.Expression:
     """The cell as trimmed text (NULL stays NULL)."""
-    return exp.Trim(this=exp.cast(col(name), "VARCHAR"))
+    return exp.Trim(this=exp.cast(col(name), "VARCHAR", copy=False))
 
 
 def present(t: exp.Expression) -> exp.Expression:
     """TRUE when a trimmed cell holds something other than a missing token."""
     return exp.and_(exp.Not(this=exp.Is(this=t, expression=exp.null())),
-                    exp.Not(this=_in(exp.Lower(this=t), wc.MISSING)))
+                    exp.Not(this=_in(exp.Lower(this=t), wc.MISSING)), copy=False)
 
 
 def _fold(unit: exp.Expression) -> exp.Expression:
@@ -81,8 +81,8 @@ def number_parts(t: exp.Expression) -> dict[str, exp.Expression]:
     numtext = exp.Left(this=t, expression=exp.Sub(this=exp.Length(this=t), expression=exp.Length(this=tail)))
     # the common case, a plain number, skips the unit work (CASE evaluates branches lazily)
     plain = exp.RegexpLike(this=t, expression=lit(f"^{NUMBER}$"))
-    return {"num": exp.Case().when(plain, t).when(exp.and_(present(t), starts), numtext),
-            "unit": exp.Case().when(plain.copy(), lit("")).when(exp.and_(present(t), starts), _fold(exp.Trim(this=tail)))}
+    return {"num": exp.Case().when(plain, t, copy=False).when(exp.and_(present(t), starts), numtext, copy=False),
+            "unit": exp.Case().when(plain.copy(), lit(""), copy=False).when(exp.and_(present(t), starts), _fold(exp.Trim(this=tail)), copy=False)}
 
 
 def numeric(t: exp.Expression, num: exp.Expression, unit: exp.Expression, concept: str,
@@ -90,20 +90,20 @@ def numeric(t: exp.Expression, num: exp.Expression, unit: exp.Expression, concep
     """(canonical value, reason a present cell is unusable); plausibility is checked as the reader does."""
     info = registry.concept(concept)
     table = unit_table(concept, registry)
-    as_number = exp.cast(num, "DOUBLE")
+    as_number = exp.cast(num, "DOUBLE", copy=False)
     per_unit = exp.Case()
     header = wc._conversion(registry, concept, header_unit)
     if not isinstance(header, str):
         # most cells are plain numbers: their branch comes first
-        per_unit = per_unit.when(exp.EQ(this=unit, expression=lit("")), affine(as_number, header.scale, header.offset))
+        per_unit = per_unit.when(exp.EQ(this=unit, expression=lit("")), affine(as_number, header.scale, header.offset), copy=False)
     for key, (scale, offset) in table.items():
-        per_unit = per_unit.when(exp.EQ(this=unit, expression=lit(key)), affine(as_number, scale, offset))
+        per_unit = per_unit.when(exp.EQ(this=unit, expression=lit(key)), affine(as_number, scale, offset), copy=False)
     value = per_unit
     why = (exp.Case()
-           .when(exp.not_(present(t)), exp.null())
-           .when(exp.Is(this=num, expression=exp.null()), frag("'''' || :t || ''' is not a number'", t=t))
+           .when(exp.not_(present(t), copy=False), exp.null(), copy=False)
+           .when(exp.Is(this=num, expression=exp.null()), frag("'''' || :t || ''' is not a number'", t=t), copy=False)
            .when(exp.Is(this=value, expression=exp.null()),
-                 frag("'''' || :t || :tail", t=t, tail=f"': unit not usable for {info.name}")))
+                 frag("'''' || :t || :tail", t=t, tail=f"': unit not usable for {info.name}"), copy=False))
     return value, why
 
 
@@ -114,15 +114,15 @@ def plausible(value: exp.Expression, why: exp.Expression, concept: str, registry
         return value, why
     low, high = (float(x) for x in info.plausible)
     ok = exp.Between(this=value, low=lit(low), high=lit(high))
-    return (exp.Case().when(ok, value),
+    return (exp.Case().when(ok, value, copy=False),
             exp.Coalesce(this=why, expressions=[exp.Case().when(exp.Not(this=ok), frag(
                 "CAST(:v AS VARCHAR) || :tail", v=value,
-                tail=f" is outside the plausible range {low:g}–{high:g} {info.canonical_unit}"))]))
+                tail=f" is outside the plausible range {low:g}–{high:g} {info.canonical_unit}"), copy=False)]))
 
 
 def yes_no(t: exp.Expression) -> exp.Expression:
     low = exp.Lower(this=t)
-    return exp.Case().when(_in(low, wc.YES), exp.true()).when(_in(low, wc.NO), exp.false())
+    return exp.Case().when(_in(low, wc.YES), exp.true(), copy=False).when(_in(low, wc.NO), exp.false(), copy=False)
 
 
 def iso_date(t: exp.Expression) -> exp.Expression:
@@ -146,13 +146,13 @@ def completed_years(born: exp.Expression, as_of: date) -> exp.Expression:
     day = exp.Extract(this=exp.var("DAY"), expression=born)
     before_birthday = exp.or_(exp.GT(this=month, expression=lit(as_of.month)),
                               exp.and_(exp.EQ(this=month.copy(), expression=lit(as_of.month)),
-                                       exp.GT(this=day, expression=lit(as_of.day))))
+                                       exp.GT(this=day, expression=lit(as_of.day))), copy=False)
     years = exp.Sub(this=lit(as_of.year), expression=exp.Extract(this=exp.var("YEAR"), expression=born))
-    return exp.Sub(this=years, expression=exp.Case().when(before_birthday, lit(1)).else_(lit(0)))
+    return exp.Sub(this=years, expression=exp.Case().when(before_birthday, lit(1), copy=False).else_(lit(0), copy=False))
 
 
 def days_between(earlier: exp.Expression, as_of: date) -> exp.Expression:
-    return exp.DateDiff(this=exp.cast(lit(as_of.isoformat()), "DATE"), expression=earlier, unit=exp.var("DAY"))
+    return exp.DateDiff(this=exp.cast(lit(as_of.isoformat()), "DATE", copy=False), expression=earlier, unit=exp.var("DAY"))
 
 
 # -- lists -------------------------------------------------------------------------
@@ -230,4 +230,4 @@ def list_pattern(rule: str, code: str, registry: Registry) -> tuple[str, str] | 
 def list_known(t: exp.Expression) -> exp.Expression:
     """TRUE when a list cell lists something (or says `none`): the list is then complete."""
     low = exp.Lower(this=t)
-    return exp.or_(_in(low, wc.LIST_EMPTY), present(t))
+    return exp.or_(_in(low, wc.LIST_EMPTY), present(t), copy=False)

@@ -89,7 +89,7 @@ def default_header(needs: Needs, registry: Registry) -> list[str]:
 
 
 def _layer(inner: exp.Select, alias: str, extra: list[exp.Expression]) -> exp.Select:
-    return exp.select(exp.Star(), *extra).from_(exp.alias_(exp.paren(inner), alias)) if extra else inner
+    return exp.select(exp.Star(), *extra).from_(exp.alias_(exp.Paren(this=inner), alias, copy=False), copy=False) if extra else inner
 
 
 def _first_non_null(exprs: list[exp.Expression]) -> exp.Expression:
@@ -105,9 +105,9 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
     """
     columns = classify(header, registry)
     sql_name = (lambda c: names[c.index]) if names is not None else (lambda c: c.name)
-    cells = [exp.alias_(sc.text(sql_name(columns[0])), "patient_id", quoted=True)]
+    cells = [exp.alias_(sc.text(sql_name(columns[0])), "patient_id", quoted=True, copy=False)]
     if row_column:
-        cells.append(exp.alias_(col(row_column), "_row", quoted=True))
+        cells.append(exp.alias_(col(row_column), "_row", quoted=True, copy=False))
     stems: dict[str, str] = {}
     parts: list[exp.Expression] = []
     values: list[exp.Expression] = []
@@ -117,7 +117,7 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
     def t(c: Column) -> exp.Column:
         if c.name not in stems:
             stems[c.name] = f"t{len(stems)}"
-            cells.append(exp.alias_(sc.text(sql_name(c)), stems[c.name], quoted=True))
+            cells.append(exp.alias_(sc.text(sql_name(c)), stems[c.name], quoted=True, copy=False))
         return col(stems[c.name])
 
     raws: list[exp.Expression] = []       # layer 2: canonical numbers before the plausibility check
@@ -125,15 +125,15 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
     def number(c: Column, concept: str) -> tuple[exp.Expression, exp.Expression]:
         stem = t(c).name
         if not any(p.alias == f"{stem}_num" for p in parts):
-            parts.extend(exp.alias_(e, f"{stem}_{k}", quoted=True) for k, e in sc.number_parts(t(c)).items())
+            parts.extend(exp.alias_(e, f"{stem}_{k}", quoted=True, copy=False) for k, e in sc.number_parts(t(c)).items())
         raw, why = sc.numeric(t(c), col(f"{stem}_num"), col(f"{stem}_unit"), concept, c.unit, registry)
         key = f"{stem}_{concept}"
         if not any(r.alias == f"{key}_raw" for r in raws):
-            raws.extend([exp.alias_(raw, f"{key}_raw", quoted=True), exp.alias_(why, f"{key}_why", quoted=True)])
+            raws.extend([exp.alias_(raw, f"{key}_raw", quoted=True, copy=False), exp.alias_(why, f"{key}_why", quoted=True, copy=False)])
         return sc.plausible(col(f"{key}_raw"), col(f"{key}_why"), concept, registry)
 
     def keep(name: str, expr: exp.Expression) -> None:
-        values.append(exp.alias_(expr, name, quoted=True))
+        values.append(exp.alias_(expr, name, quoted=True, copy=False))
         feats.append(col(name))
         fnames.append(name)
 
@@ -145,27 +145,27 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
         vals, whys = [v for v, _r in found], [r for _v, r in found]
         for c in of("duration", concept):
             when = sc.iso_date(t(c))
-            ok = exp.LTE(this=when, expression=exp.cast(lit(as_of.isoformat()), "DATE"))
-            vals.append(exp.Case().when(ok, exp.Div(this=exp.cast(sc.days_between(when, as_of), "DOUBLE"),
-                                                    expression=lit(365.25))))
-            whys.append(exp.Case().when(exp.and_(sc.present(t(c)), exp.not_(ok)),
-                                        frag("'''' || :t || ''' is not a date on or before the as-of date'", t=t(c))))
+            ok = exp.LTE(this=when, expression=exp.cast(lit(as_of.isoformat()), "DATE", copy=False))
+            vals.append(exp.Case().when(ok, exp.Div(this=exp.cast(sc.days_between(when, as_of), "DOUBLE", copy=False),
+                                                    expression=lit(365.25)), copy=False))
+            whys.append(exp.Case().when(exp.and_(sc.present(t(c)), exp.not_(ok, copy=False)),
+                                        frag("'''' || :t || ''' is not a date on or before the as-of date'", t=t(c)), copy=False))
         if not vals and not (concept == "age" and of("birth")):
             continue
         value = _first_non_null(vals) if vals else exp.null()
-        why = exp.Case().when(exp.Is(this=value, expression=exp.null()), _first_non_null(whys)) if whys else exp.null()
+        why = exp.Case().when(exp.Is(this=value, expression=exp.null()), _first_non_null(whys), copy=False) if whys else exp.null()
         if concept == "age" and (births := of("birth")):
             b = t(births[0])
             born = sc.iso_date(b)
             # a valid birth date wins; one after the as-of date or not a date makes the age unusable,
             # except that a stated age still counts when the birth date is not a date
-            after = exp.GT(this=born, expression=exp.cast(lit(as_of.isoformat()), "DATE"))
-            value = (exp.Case().when(after, exp.null())
+            after = exp.GT(this=born, expression=exp.cast(lit(as_of.isoformat()), "DATE", copy=False))
+            value = (exp.Case().when(after, exp.null(), copy=False)
                      .when(exp.Not(this=exp.Is(this=born, expression=exp.null())),
-                           exp.cast(sc.completed_years(born, as_of), "DOUBLE")).else_(value))
-            why = (exp.Case().when(after, frag("'birth date ' || :b || ' is after the as-of date'", b=b))
+                           exp.cast(sc.completed_years(born, as_of), "DOUBLE", copy=False), copy=False).else_(value, copy=False))
+            why = (exp.Case().when(after, frag("'birth date ' || :b || ' is after the as-of date'", b=b), copy=False)
                    .when(exp.and_(sc.present(b), exp.Is(this=born, expression=exp.null()), exp.Is(this=value, expression=exp.null())),
-                         frag("'birth date ''' || :b || ''' is not a date'", b=b)).else_(why))
+                         frag("'birth date ''' || :b || ''' is not a date'", b=b), copy=False).else_(why, copy=False))
         keep(feature("v", concept), value)
         keep(feature("r", concept), why)
     for concept in sorted(needs.uln):
@@ -174,22 +174,22 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
             keep(feature("uln", concept), _first_non_null(ulns[::-1]))   # the reader keeps the last one
     if needs.sex and (sexes := of("sex")):
         low = exp.Lower(this=t(sexes[-1]))
-        keep("f_sex", exp.Case().when(sc._in(low, wc.FEMALE), lit("female")).when(sc._in(low, wc.MALE), lit("male")))
+        keep("f_sex", exp.Case().when(sc._in(low, wc.FEMALE), lit("female"), copy=False).when(sc._in(low, wc.MALE), lit("male"), copy=False))
     for rule, code in sorted(needs.categories):
         keep_category(rule, code, registry, of, t, keep)
     deaths = [(c, sc.iso_date(t(c))) for c in of("death") + of("death_flag")]
     if deaths:
-        died = [exp.or_(exp.LTE(this=d, expression=exp.cast(lit(as_of.isoformat()), "DATE")),
-                        exp.EQ(this=sc.yes_no(t(c)), expression=exp.true()) if c.role == "death_flag" else exp.false())
+        died = [exp.or_(exp.LTE(this=d, expression=exp.cast(lit(as_of.isoformat()), "DATE", copy=False)),
+                        exp.EQ(this=sc.yes_no(t(c)), expression=exp.true()) if c.role == "death_flag" else exp.false(), copy=False)
                 for c, d in deaths]
-        keep("deceased", exp.Coalesce(this=exp.or_(*died), expressions=[exp.false()]))
+        keep("deceased", exp.Coalesce(this=exp.or_(*died, copy=False), expressions=[exp.false()]))
     for cid in needs.decisions:
         if decided := of("decision", cid.upper()):
             low = exp.Lower(this=t(decided[-1]))
-            keep(feature("d", cid), exp.Case().when(sc._in(low, ("pass", "fail")), low))
-    layer0 = exp.select(*cells).from_(table)
+            keep(feature("d", cid), exp.Case().when(sc._in(low, ("pass", "fail")), low, copy=False))
+    layer0 = exp.select(*cells).from_(table, copy=False)
     layered = _layer(_layer(_layer(layer0, "cells", parts), "parts", raws), "raws", values)
-    return exp.select(*feats).from_(exp.alias_(exp.paren(layered), "parsed")), fnames
+    return exp.select(*feats).from_(exp.alias_(exp.Paren(this=layered), "parsed", copy=False), copy=False), fnames
 
 
 def keep_category(rule, code, registry, of, t, keep) -> None:
@@ -198,17 +198,17 @@ def keep_category(rule, code, registry, of, t, keep) -> None:
     pattern = sc.list_pattern(rule, code, registry)
     from_list: exp.Expression | None = None
     if pattern is not None and (lists := of(pattern[0])):
-        matches = [exp.and_(sc.list_known(t(c)), exp.RegexpLike(this=exp.Lower(this=t(c)), expression=lit(pattern[1])))
+        matches = [exp.and_(sc.list_known(t(c)), exp.RegexpLike(this=exp.Lower(this=t(c)), expression=lit(pattern[1])), copy=False)
                    for c in lists]
-        known = exp.or_(*[sc.list_known(t(c)) for c in lists])
-        listed = exp.or_(*[exp.Coalesce(this=exp.paren(m), expressions=[exp.false()]) for m in matches])
+        known = exp.or_(*[sc.list_known(t(c)) for c in lists], copy=False)
+        listed = exp.or_(*[exp.Coalesce(this=exp.Paren(this=m), expressions=[exp.false()]) for m in matches], copy=False)
         status = rule == "status"
-        from_list = exp.Case().when(listed, exp.true()).when(exp.and_(known, exp.not_(lit(status))), exp.false())
+        from_list = exp.Case().when(listed, exp.true(), copy=False).when(exp.and_(known, exp.not_(lit(status), copy=False)), exp.false(), copy=False)
     if own:
         cell = t(own[-1])
-        decided = exp.Case().when(sc.present(cell), sc.yes_no(cell))
+        decided = exp.Case().when(sc.present(cell), sc.yes_no(cell), copy=False)
         if from_list is not None:
-            decided = decided.else_(from_list)
+            decided = decided.else_(from_list, copy=False)
         keep(feature("h", f"{rule}_{code}"), decided)
     elif from_list is not None:
         keep(feature("h", f"{rule}_{code}"), from_list)

@@ -128,20 +128,20 @@ def compare(op: str, value: exp.Expression, bound: float | exp.Expression) -> ex
         if op in shifted:
             return _cmp(op, value, lit(shifted[op]))
         # the evaluator treats == as the closed region [b - eps, b + eps]
-        close = exp.and_(exp.GTE(this=value, expression=lit(b - eps)), exp.LTE(this=value.copy(), expression=lit(b + eps)))
+        close = exp.and_(exp.GTE(this=value, expression=lit(b - eps)), exp.LTE(this=value.copy(), expression=lit(b + eps)), copy=False)
     else:
         eps = exp.Mul(this=lit(1e-9), expression=exp.func("GREATEST", lit(1.0), exp.Abs(this=bound.copy())))
         shifted = {">=": exp.Sub, ">": exp.Add, "<=": exp.Add, "<": exp.Sub}
         if op in shifted:
-            return _cmp(op, value, exp.paren(shifted[op](this=exp.paren(bound), expression=eps)))
-        close = exp.and_(exp.GTE(this=value, expression=exp.paren(exp.Sub(this=exp.paren(bound), expression=eps))),
-                         exp.LTE(this=value.copy(), expression=exp.paren(exp.Add(this=exp.paren(bound.copy()), expression=eps.copy()))))
-    return close if op == "==" else exp.Not(this=exp.paren(close))
+            return _cmp(op, value, exp.Paren(this=shifted[op](this=exp.Paren(this=bound), expression=eps)))
+        close = exp.and_(exp.GTE(this=value, expression=exp.Paren(this=exp.Sub(this=exp.Paren(this=bound), expression=eps))),
+                         exp.LTE(this=value.copy(), expression=exp.Paren(this=exp.Add(this=exp.Paren(this=bound.copy()), expression=eps.copy()))), copy=False)
+    return close if op == "==" else exp.Not(this=exp.Paren(this=close))
 
 
 def review_unless_false(cond: Cond) -> Cond:
     """A qualifier the data cannot check (how long something held): FALSE stays FALSE, anything else is review."""
-    return Cond(frag("CASE WHEN NOT :v THEN FALSE END", v=exp.paren(cond.v)), exp.true())
+    return Cond(frag("CASE WHEN NOT :v THEN FALSE END", v=exp.Paren(this=cond.v)), exp.true())
 
 
 class NodeCompiler:
@@ -173,13 +173,13 @@ class NodeCompiler:
             base = Cond(exp.EQ(this=sex, expression=lit(SEX_CODES[node.code])))
         else:
             name = feature("h", f"{node.category}_{node.code}")
-            base = Cond(col(name) if name in self.columns else exp.cast(exp.null(), "BOOLEAN"))
+            base = Cond(col(name) if name in self.columns else exp.cast(exp.null(), "BOOLEAN", copy=False))
         duration = node.qualifiers.get("duration_at_least")
         if node.within is None and duration is None:
             return base
         if node.category == "condition" and node.code not in SEX_CODES:
             # checked against an onset date; with none known a present condition goes to a reviewer
-            h = exp.paren(base.v)
+            h = exp.Paren(this=base.v)
             return Cond(frag("CASE WHEN :h THEN NULL ELSE :h END", h=h), frag("COALESCE(:h, FALSE)", h=h))
         if node.category == "medication" and duration is None:
             return base        # a current medication list answers "within" any window ending today
@@ -201,43 +201,43 @@ class NodeCompiler:
             if not parts:   # an open range still needs a value to be TRUE
                 parts.append(exp.Not(this=exp.Is(this=value, expression=exp.null())))
                 return Cond(frag("CASE WHEN :x THEN TRUE END", x=parts[0]))
-            return Cond(exp.and_(*parts))
+            return Cond(exp.and_(*parts, copy=False))
         if isinstance(node, ir.Has):
             return self._has(node)
         if isinstance(node, ir.Manual):
-            return Cond(exp.cast(exp.null(), "BOOLEAN"), exp.true())
+            return Cond(exp.cast(exp.null(), "BOOLEAN", copy=False), exp.true())
         if isinstance(node, ir.Not):
             inner = self.compile(node.child)
-            return Cond(exp.Not(this=exp.paren(inner.v)), inner.m)
+            return Cond(exp.Not(this=exp.Paren(this=inner.v)), inner.m)
         if isinstance(node, (ir.All, ir.AnyOf)):
             kids = [self.compile(child) for child in node.children]
             if not kids:
                 return Cond(exp.true() if isinstance(node, ir.All) else exp.false())
             join = exp.and_ if isinstance(node, ir.All) else exp.or_
-            v = join(*[exp.paren(k.v) for k in kids])
+            v = join(*[exp.Paren(this=k.v) for k in kids])
             # any unknown child that is unknown because of a manual part makes the
             # node's unknown a reviewer's question
-            ms = [exp.and_(exp.Is(this=exp.paren(k.v), expression=exp.null()), exp.paren(k.m))
+            ms = [exp.and_(exp.Is(this=exp.Paren(this=k.v), expression=exp.null()), exp.Paren(this=k.m), copy=False)
                   for k in kids if k.m is not None]
-            return Cond(v, exp.or_(*ms) if ms else None)
+            return Cond(v, exp.or_(*ms, copy=False) if ms else None)
         raise TypeError(f"unknown IR node {node!r}")
 
 
 # -- per-criterion outcome and explanation ------------------------------------
 def outcome_expr(criterion: ir.Criterion, cond: Cond, decision: exp.Expression | None) -> exp.Expression:
     yes, no = ("pass", "fail") if criterion.section == "inclusion" else ("fail", "pass")
-    v = exp.paren(cond.v)
+    v = exp.Paren(this=cond.v)
     case = exp.Case()
     if decision is not None:
-        case = case.when(exp.Not(this=exp.Is(this=decision, expression=exp.null())), decision)
-    case = case.when(v, lit(yes)).when(exp.Not(this=v), lit(no))
+        case = case.when(exp.Not(this=exp.Is(this=decision, expression=exp.null())), decision, copy=False)
+    case = case.when(v, lit(yes), copy=False).when(exp.Not(this=v), lit(no), copy=False)
     if cond.m is not None:
-        case = case.when(exp.paren(cond.m), lit("review"))
-    return case.else_(lit("unknown"))
+        case = case.when(exp.Paren(this=cond.m), lit("review"), copy=False)
+    return case.else_(lit("unknown"), copy=False)
 
 
 def _number_text(value: exp.Expression) -> exp.Expression:
-    return exp.cast(value, "VARCHAR")
+    return exp.cast(value, "VARCHAR", copy=False)
 
 
 def criterion_detail(criterion: ir.Criterion, registry: Registry, columns: set[str]) -> exp.Expression:
@@ -286,29 +286,29 @@ def outcomes_select(trial: ir.Trial, source: exp.Select, columns: set[str], regi
     for criterion in trial.criteria:
         d = feature("d", criterion.id)
         outcome = outcome_expr(criterion, compiler.compile(criterion.tree), col(d) if d in columns else None)
-        select = select.select(exp.alias_(outcome, criterion.id, quoted=True))
-    return select.from_(exp.alias_(exp.paren(source), "features"))
+        select = select.select(exp.alias_(outcome, criterion.id, quoted=True), copy=False)
+    return select.from_(exp.alias_(exp.Paren(this=source), "features", copy=False), copy=False)
 
 
 def final_select(trial: ir.Trial, outcomes: exp.Select, registry: Registry, columns: set[str], *, order: bool,
                  deceased: bool = False) -> exp.Select:
     ids = [c.id for c in trial.criteria]
     oc = {i: col(i) for i in ids}
-    any_fail = exp.or_(*[exp.EQ(this=oc[i], expression=lit("fail")) for i in ids]) if ids else exp.false()
-    all_pass = exp.and_(*[exp.EQ(this=oc[i], expression=lit("pass")) for i in ids]) if ids else exp.true()
-    verdict = exp.Case().when(any_fail, lit("ineligible")).when(all_pass, lit("eligible")).else_(lit("needs_review"))
+    any_fail = exp.or_(*[exp.EQ(this=oc[i], expression=lit("fail")) for i in ids], copy=False) if ids else exp.false()
+    all_pass = exp.and_(*[exp.EQ(this=oc[i], expression=lit("pass")) for i in ids], copy=False) if ids else exp.true()
+    verdict = exp.Case().when(any_fail, lit("ineligible"), copy=False).when(all_pass, lit("eligible"), copy=False).else_(lit("needs_review"), copy=False)
     # the explanation is built only for rows where the criterion did not pass (CASE evaluates lazily)
     reasons = [frag("CASE WHEN :o <> 'pass' THEN :id || ' ' || :o || ': ' || :x END",
                     o=oc[c.id], id=c.id, x=criterion_detail(c, registry, columns)) for c in trial.criteria]
     if deceased:
-        verdict = exp.Case().when(col("deceased"), lit("ineligible")).else_(verdict)
+        verdict = exp.Case().when(col("deceased"), lit("ineligible"), copy=False).else_(verdict, copy=False)
         reasons.insert(0, frag("CASE WHEN :d THEN 'deceased' END", d=col("deceased")))
     reason = exp.func("CONCAT_WS", lit("; "), *reasons, dialect="duckdb") if reasons else lit("")
-    select = exp.select(col("patient_id"), exp.alias_(verdict, "verdict"),
-                        exp.alias_(exp.Coalesce(this=reason, expressions=[lit("")]), "reasons"),
-                        *[oc[i] for i in ids]).from_(exp.alias_(exp.paren(outcomes), "outcomes"))
+    select = exp.select(col("patient_id"), exp.alias_(verdict, "verdict", copy=False),
+                        exp.alias_(exp.Coalesce(this=reason, expressions=[lit("")]), "reasons", copy=False),
+                        *[oc[i] for i in ids]).from_(exp.alias_(exp.Paren(this=outcomes), "outcomes", copy=False), copy=False)
     if order:
-        select = select.order_by(col("_row"))
+        select = select.order_by(col("_row"), copy=False)
     return select
 
 
