@@ -76,3 +76,21 @@ def test_unit_problem_points_at_the_unit_in_the_whole_source():
     (problem,) = result.problems
     assert source[problem.span[0]:problem.span[1]] == "furlongs"
     assert problem.code == "E-UNIT"
+
+
+def test_a_new_concept_is_a_data_change(tmp_path):
+    """A user's registry file adds a concept: its synonyms become grammar terminals, no code changes."""
+    from eligibility.registry import build_registry
+
+    extra = tmp_path / "mine.toml"
+    extra.write_text(
+        '[[concept]]\nid = "total_bilirubin"\nname = "Total bilirubin"\ncanonical_unit = "mg/dL"\n'
+        'synonyms = ["total bilirubin", "bilirubin", "tbil"]\nplausible = [0, 50]\n', encoding="utf-8")
+    registry = build_registry(extra)
+    text = "Total bilirubin > 2 mg/dL or TBIL > 1.5 x ULN"
+    assert compile_criterion(text, section="exclusion").status == "manual"      # not a packaged concept
+    result = compile_criterion(text, section="exclusion", registry=registry)
+    assert result.status == "compiled"
+    first, second = result.tree.children
+    assert (first.concept, first.op, first.canonical_value, first.canonical_unit) == ("total_bilirubin", ">", 2, "mg/dL")
+    assert (second.concept, second.canonical_value, second.canonical_unit) == ("total_bilirubin", 1.5, "{ULN}")
