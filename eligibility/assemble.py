@@ -279,7 +279,8 @@ class Assembler:
         if out.neg is not None and not nodes and not categories and not out.measure:
             content.append(out.neg)      # a bare "no": nothing to negate, so it is text
             out.neg = None
-        if out.measure:
+        measured = out.measure or bool(out.unparsed)     # a measurement, compiled or with a bad unit
+        if measured:
             # beside a measurement, a condition or drug class standing on its own ("with type 2
             # diabetes", "insulin-treated") is one more constraint; one inside a longer phrase
             # ("uncontrolled hypertension", "metformin monotherapy") and sexes are left unparsed
@@ -324,7 +325,8 @@ class Assembler:
             key = "duration_at_most" if q.op in ("<", "<=") else "duration_at_least"
             for k in hosts:
                 nodes[k] = nodes[k].model_copy(update={"qualifiers": {key: duration}})
-        if out.measure:
+        if measured:
+            # a measurement (or one whose unit did not fit) with words the tree does not hold
             out.unparsed.extend(_runs(content, blockers))
         elif nodes and content:
             spans = content + [span_of(p) for p in term if not isinstance(p, Neutral)]

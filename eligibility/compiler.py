@@ -80,25 +80,43 @@ def _accepts(stack: list, states: dict, end_state) -> bool:
             return True
 
 
-def _longest(tokens: list[Token], i: int, start: str):
-    """The longest phrase of `start` beginning at token i: (tree, end index) or None."""
+def _ends(tokens: list[Token], i: int, start: str) -> list[int]:
+    """Every j such that tokens[i:j] is a complete phrase of `start` (ascending)."""
     states, start_state, end_state, _ = _table(start)
     stack = [start_state]
-    best = None
+    ends = []
     for j in range(i, len(tokens)):
         if not _step(stack, states, tokens[j].type):
             break
         if "$END" in states[stack[-1]] and _accepts(stack, states, end_state):
-            best = j + 1
-    if best is None:
-        return None
+            ends.append(j + 1)
+    return ends
+
+
+def _parse(tokens: list[Token], i: int, end: int, start: str):
     ip = parser().parse_interactive(start=start)
     try:
-        for tok in tokens[i:best]:
+        for tok in tokens[i:end]:
             ip.feed_token(tok)
-        return ip.feed_eof(tokens[best - 1]), best
+        return ip.feed_eof(tokens[end - 1])
     except UnexpectedInput:
         return None
+
+
+def _longest(tokens: list[Token], i: int, start: str):
+    """The longest phrase of `start` beginning at token i: (tree, end index) or None."""
+    ends = _ends(tokens, i, start)
+    tree = _parse(tokens, i, ends[-1], start) if ends else None
+    return (tree, ends[-1]) if tree is not None else None
+
+
+_CLEAN_AFTER = frozenset({"AND", "OR", "COMMA", "RPAR"})
+
+
+def _clean_end(tokens: list[Token], end: int) -> bool:
+    """May a phrase stop here?  Only before a connector: never between a number and its unit."""
+    return end >= len(tokens) or tokens[end].type in _CLEAN_AFTER or (
+        tokens[end].type == "OTHER" and tokens[end].value in ".;")
 
 
 _BRIDGE_TYPES = frozenset({"AND", "OR", "COMMA", "PERSON", "LPAR", "RPAR", "LINK", "OF", "FOR", "THE", "SLASH"})
@@ -136,6 +154,47 @@ def _lone_age(tokens: list[Token], builder: Builder) -> list[object] | None:
     return [*tokens[:first], assemble.MeasurePiece(node, unparsed, reason, phrase.span), *tokens[last + 1:]]
 
 
+def _measurement(tokens: list[Token], i: int, start: str, builder: Builder, last: tuple | None):
+    """The measurement beginning at token i: ((piece, end) | None, subject for a following bare bound).
+
+    The longest phrase wins, unless it does not compile (a unit that does not fit, an
+    implausible value) and a shorter phrase ending before a connector does:
+    `BMI ≥ 25 kg/m2 and ≥ 5% weight loss` is `BMI ≥ 25 kg/m2`, then text.
+    """
+    ends = _ends(tokens, i, start)
+    if not ends:
+        return None, last
+    candidates = [ends[-1]] + [e for e in reversed(ends[:-1]) if _clean_end(tokens, e)][:3]
+    failure = None
+    for end in candidates:
+        tree = _parse(tokens, i, end, start)
+        phrase = _TRANSFORMER.transform(tree) if tree is not None else None
+        if isinstance(phrase, Foreign):     # text, whole: its concept word must not start a measurement
+            return (list(tokens[i:end]), end), None
+        inherit = None
+        inferred = isinstance(phrase, Bare)
+        if inferred:
+            phrase, inherit = Measure(last[0], phrase.expr, phrase.span), last[1]
+        if not isinstance(phrase, Measure) or phrase.expr is None or _cut_short(tokens, end):
+            continue
+        known = len(builder.problems)
+        node, unparsed, reason = builder.measure(phrase, inherit)
+        added = builder.problems[known:]
+        del builder.problems[known:]
+        if node is not None:
+            units = [v.unit for v in values_of(phrase.expr) if v.unit]
+            return (assemble.MeasurePiece(node, unparsed, reason, phrase.span), end), \
+                (phrase.subject, units[-1] if units else inherit)
+        if inferred or (unparsed is None and reason is None):
+            continue          # a borrowed subject that does not fit, or no concept: not a measurement
+        if failure is None:
+            failure = (assemble.MeasurePiece(None, unparsed, reason, phrase.span), end, added)
+    if failure is None:
+        return None, last
+    builder.problems.extend(failure[2])
+    return (failure[0], failure[1]), None
+
+
 def scan(tokens: list[Token], builder: Builder) -> list[object]:
     """Tokens -> pieces: assemble.MeasurePiece / Qualifier / Within / Token."""
     lone = _lone_age(tokens, builder)
@@ -152,34 +211,23 @@ def scan(tokens: list[Token], builder: Builder) -> list[object]:
         for start in starts:
             if tok.type not in firsts[start] or (start == "bare" and last is None):
                 continue
+            if start in ("measure", "bare"):
+                found, last_now = _measurement(tokens, i, start, builder, last)
+                if found is not None:
+                    last = last_now
+                    break
+                continue
             hit = _longest(tokens, i, start)
             if hit is None:
                 continue
             phrase = _TRANSFORMER.transform(hit[0])
-            if isinstance(phrase, Foreign):     # text, whole: its concept word must not start a measurement
-                found = (list(tokens[i:hit[1]]), hit[1])
-                last = None
-                break
-            inherit = None
-            if isinstance(phrase, Bare):
-                phrase, inherit = Measure(last[0], phrase.expr, phrase.span), last[1]
-            if isinstance(phrase, Measure) and (phrase.expr is None or _cut_short(tokens, hit[1])):
+            if isinstance(phrase, Qualifier) and builder.duration(phrase.val) is None:
                 continue
-            if isinstance(phrase, Measure):
-                node, unparsed, reason = builder.measure(phrase, inherit)
-                if node is None and unparsed is None and reason is None:
-                    continue          # the shape fits but names no concept: not a measurement
-                found = (assemble.MeasurePiece(node, unparsed, reason, phrase.span), hit[1])
-                units = [v.unit for v in values_of(phrase.expr) if v.unit]
-                last = (phrase.subject, units[-1] if units else inherit) if node is not None else None
-            elif isinstance(phrase, (Qualifier, Within)):
-                if isinstance(phrase, Qualifier) and builder.duration(phrase.val) is None:
-                    continue
-                if isinstance(phrase, Within) and builder.duration(_val(phrase)) is None:
-                    continue
+            if isinstance(phrase, Within) and builder.duration(_val(phrase)) is None:
+                continue
+            if isinstance(phrase, (Qualifier, Within)):
                 found = (phrase, hit[1])
                 last = None
-            if found:
                 break
         if found:
             if isinstance(found[0], list):
