@@ -295,7 +295,7 @@ class Assembler:
                     content.append(out.neg)
             for c in categories:
                 k = next(n for n, p in enumerate(term) if p is c)
-                if any(_is_content(term[j]) for j in (k - 1, k + 1) if 0 <= j < len(term)):
+                if any(_is_content(term[j]) for j in _neighbours(term, k)):
                     content.append(span_of(c))
                     if c is negated:
                         content.append(out.neg)
@@ -447,6 +447,18 @@ def _runs(spans: list, blockers: list) -> list:
         else:
             runs.append(span)
     return runs
+
+
+def _neighbours(term: list, k: int) -> list[int]:
+    """Positions next to term[k], looking through hyphens and slashes that join words (`CKD-EPI`)."""
+    out = []
+    for step in (-1, 1):
+        j = k + step
+        while 0 <= j < len(term) and isinstance(term[j], Token) and term[j].type in ("DASH", "SLASH"):
+            j += step
+        if 0 <= j < len(term):
+            out.append(j)
+    return out
 
 
 def _has_key(node):

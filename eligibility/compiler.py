@@ -138,20 +138,32 @@ def _cut_short(tokens: list[Token], end: int) -> bool:
     return last.type == "UNIT" and nxt.start_pos == last.end_pos and nxt.value == "/"
 
 
-def _lone_age(tokens: list[Token], builder: Builder) -> list[object] | None:
-    """A criterion that is only `≥ 18 years` (list punctuation aside) states an age."""
-    core = [t for t in tokens if t.type not in ("COMMA", "OTHER")]
-    if not core or core[0].type not in _table("lone_age")[3]:
-        return None
-    hit = _longest(core, 0, "lone_age")
-    if hit is None or hit[1] != len(core):
-        return None
-    phrase = _TRANSFORMER.transform(hit[0])
-    node, unparsed, reason = builder.measure(phrase)
-    if node is None:
-        return None
-    first, last = tokens.index(core[0]), tokens.index(core[-1])
-    return [*tokens[:first], assemble.MeasurePiece(node, unparsed, reason, phrase.span), *tokens[last + 1:]]
+def _lone_ages(tokens: list[Token], builder: Builder) -> dict[int, tuple]:
+    """Comma-separated items that are only `≥ 18 years` / `40-80 years`: ages.  {first index: (piece, end)}"""
+    found: dict[int, tuple] = {}
+    first_tokens = _table("lone_age")[3]
+    start = 0
+    for k in range(len(tokens) + 1):
+        if k < len(tokens) and not (tokens[k].type == "COMMA" or (tokens[k].type == "OTHER" and tokens[k].value in ".;")):
+            continue
+        core = [t for t in tokens[start:k] if t.type != "OTHER"]
+        whole = len(core) == len([t for t in tokens if t.type not in ("COMMA", "OTHER")])
+        # an item of a list is an age only after a person ("Men and women, 40-80 years")
+        person = any(t.type == "PERSON" for t in tokens[:start])
+        if core and core[0].type in first_tokens and tokens[start] is core[0] and (whole or person):
+            ends = _ends(core, 0, "lone_age")
+            tree = _parse(core, 0, len(core), "lone_age") if ends and ends[-1] == len(core) else None
+            phrase = _TRANSFORMER.transform(tree) if tree is not None else None
+            if phrase is not None:
+                known = len(builder.problems)
+                node, unparsed, reason = builder.measure(phrase)     # fills a shared unit into both ends
+                del builder.problems[known:]
+                # years only: "≥ 3 months" after a drug is how long it was taken, not an age
+                if node is not None and all((d := builder.duration(v)) is not None and d.unit == "a"
+                                            for v in values_of(phrase.expr)):
+                    found[start] = (assemble.MeasurePiece(node, unparsed, reason, phrase.span), start + len(core))
+        start = k + 1
+    return found
 
 
 def _measurement(tokens: list[Token], i: int, start: str, builder: Builder, last: tuple | None):
@@ -197,9 +209,7 @@ def _measurement(tokens: list[Token], i: int, start: str, builder: Builder, last
 
 def scan(tokens: list[Token], builder: Builder) -> list[object]:
     """Tokens -> pieces: assemble.MeasurePiece / Qualifier / Within / Token."""
-    lone = _lone_age(tokens, builder)
-    if lone is not None:
-        return lone
+    lone = _lone_ages(tokens, builder)
     pieces: list[object] = []
     i, n = 0, len(tokens)
     starts = ("measure", "bare", "qualifier", "within")
@@ -207,8 +217,8 @@ def scan(tokens: list[Token], builder: Builder) -> list[object]:
     last: tuple | None = None          # (subject, unit) of the measurement a bare bound may reuse
     while i < n:
         tok = tokens[i]
-        found = None
-        for start in starts:
+        found = lone.get(i)
+        for start in starts if found is None else ():
             if tok.type not in firsts[start] or (start == "bare" and last is None):
                 continue
             if start in ("measure", "bare"):

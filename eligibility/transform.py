@@ -304,9 +304,12 @@ class ToPhrases(Transformer):
         return Foreign(_span(children))
 
     def lone_age(self, children):
+        vals = [c for c in children if isinstance(c, Val)]
+        subject = Subject("person", span=vals[0].span)
+        if len(vals) == 2:
+            return Measure(subject, Rng(vals[0], vals[1], True, True, _span(children)), _span(children))
         ops = [c for c in children if isinstance(c, _Op)]
-        val = [c for c in children if isinstance(c, Val)][0]
-        return Measure(Subject("person", span=val.span), Bound(ops[0].op, val, _span(children)), _span(children))
+        return Measure(subject, Bound(ops[0].op, vals[0], _span(children)), _span(children))
 
     def bare(self, children):
         return Bare(children[0], _span(children))
