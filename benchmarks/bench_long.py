@@ -7,9 +7,9 @@ HbA1c, BMI, blood pressure, creatinine and age:
 
 - python: eligibility.readers (Synthea reader, latest value in the lookback
   window per patient and concept) + eligibility.evaluate;
-- duckdb: the OMOP-shaped views and elig_* code/unit mapping tables of
-  eligibility.engines.long_views, and the engine's
-  `trial_to_sql(..., schema="omop")` query.
+- duckdb: the OMOP-shaped views of eligibility.engines.long_views (the CSVs
+  are scanned in place, nothing is loaded first) and the engine's
+  `trial_to_sql(..., schema="omop")` query (eligibility.sql_omop).
 
 Each engine runs in its own subprocess so its peak memory (ru_maxrss) is its
 own.  Prints a markdown table.  Not a test: timings depend on the machine.
@@ -98,7 +98,7 @@ def run_python(folder: Path) -> dict:
 def run_duckdb(folder: Path) -> dict:
     import duckdb
 
-    from eligibility.engines.long_views import register_long_views, register_mappings
+    from eligibility.engines.long_views import register_long_views
     from eligibility.ir import Trial
     from eligibility.sqlgen import trial_to_sql
 
@@ -106,7 +106,6 @@ def run_duckdb(folder: Path) -> dict:
     trial = Trial.from_json(TRIAL.read_text())
     con = duckdb.connect()
     register_long_views(con, folder)
-    register_mappings(con)
     sql = trial_to_sql(trial, schema="omop", as_of=AS_OF, lookback_days=365)
     verdicts: dict[str, int] = {}
     for verdict, n in con.execute(f"SELECT verdict, count(*) FROM ({sql}) GROUP BY verdict").fetchall():
