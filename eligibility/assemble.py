@@ -346,7 +346,7 @@ class Assembler:
         return out
 
     def _window(self, node, within: Within):
-        duration = self.b.duration(self.b_val(within))
+        duration = self.b.duration(within.val)
         if duration is None:
             return node
         if isinstance(node, Has) and node.within is None:
@@ -354,11 +354,6 @@ class Assembler:
         if isinstance(node, (All, AnyOf)):
             return node.model_copy(update={"children": tuple(self._window(c, within) for c in node.children)})
         return node
-
-    @staticmethod
-    def b_val(within: Within):
-        from .transform import Val
-        return Val(within.number, within.unit, None, False, within.span)
 
     def join(self, outs: list[Out], joins: list[str]) -> Out:
         # drop empty terms, keeping the stronger connector (", and" -> and)

@@ -233,7 +233,7 @@ def scan(tokens: list[Token], builder: Builder) -> list[object]:
             phrase = _TRANSFORMER.transform(hit[0])
             if isinstance(phrase, Qualifier) and builder.duration(phrase.val) is None:
                 continue
-            if isinstance(phrase, Within) and builder.duration(_val(phrase)) is None:
+            if isinstance(phrase, Within) and builder.duration(phrase.val) is None:
                 continue
             if isinstance(phrase, (Qualifier, Within)):
                 found = (phrase, hit[1])
@@ -251,11 +251,6 @@ def scan(tokens: list[Token], builder: Builder) -> list[object]:
                 last = None
             i += 1
     return pieces
-
-
-def _val(within: Within):
-    from .transform import Val
-    return Val(within.number, within.unit, None, False, within.span)
 
 
 def compile_criterion(source: str, start: int = 0, end: int | None = None, *, section: str = "inclusion",

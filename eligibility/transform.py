@@ -133,6 +133,10 @@ class Within:
     unit: str
     span: Span
 
+    @property
+    def val(self) -> Val:
+        return Val(self.number, self.unit, None, False, self.span)
+
 
 @dataclass
 class _Pair:
