@@ -51,7 +51,7 @@ def generate(folder: Path, rows: int, patients: int) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     stamp = folder / "generated.json"
-    spec = {"rows": rows, "patients": patients, "codes": [c[0] for c in CODES]}
+    spec = {"rows": rows, "patients": patients, "codes": [c[0] for c in CODES], "version": 2}
     if stamp.exists() and json.loads(stamp.read_text()) == spec:
         return
     con = duckdb.connect()
@@ -74,6 +74,28 @@ def generate(folder: Path, rows: int, patients: int) -> None:
                printf('e%d', i) AS ENCOUNTER, code AS CODE, description AS DESCRIPTION,
                CAST(round(lo + r * (hi - lo), 1) AS VARCHAR) AS VALUE, unit AS UNITS, 'numeric' AS TYPE
         FROM obs JOIN numbered ON numbered.n = obs.k) TO '{folder / "observations.csv"}' (HEADER, DELIMITER ',')""")
+    # a few conditions and drugs per patient, so the condition, status and drug paths run too:
+    # type 2 diabetes (SNOMED 44054006), type 1 (46635009), pregnancy episodes (72892002),
+    # and drugs by description (synthetic codes 900001-900003: resolved by ingredient name)
+    con.execute(f"""COPY (
+        WITH c(code, description, share, months) AS (VALUES ('44054006', 'Diabetes mellitus type 2', 0.3, NULL),
+             ('46635009', 'Diabetes mellitus type 1', 0.02, NULL), ('72892002', 'Normal pregnancy', 0.03, 9))
+        SELECT strftime(s, '%Y-%m-%d') AS START,
+               CASE WHEN months IS NOT NULL THEN strftime(s + to_months(CAST(months AS INTEGER)), '%Y-%m-%d') END AS STOP,
+               printf('p%07d', i) AS PATIENT, 'e0' AS ENCOUNTER, code AS CODE, description AS DESCRIPTION
+        FROM (SELECT i, c.*, random() AS r, DATE '2000-01-01' + CAST(floor(random() * 8000) AS INTEGER) AS s
+              FROM range({patients}) t(i), c) WHERE r < share) TO '{folder / "conditions.csv"}' (HEADER, DELIMITER ',')""")
+    con.execute(f"""COPY (
+        WITH d(code, description, share) AS (VALUES
+             ('900001', '24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet', 0.25),
+             ('900002', '3 ML semaglutide 0.68 MG/ML Pen Injector', 0.05),
+             ('900003', 'Naproxen sodium 220 MG Oral Tablet', 0.2))
+        SELECT strftime(s, '%Y-%m-%dT%H:%M:%SZ') AS START,
+               CASE WHEN r2 < 0.5 THEN strftime(s + INTERVAL 365 DAY, '%Y-%m-%dT%H:%M:%SZ') END AS STOP,
+               printf('p%07d', i) AS PATIENT, 'x' AS PAYER, 'e0' AS ENCOUNTER, code AS CODE, description AS DESCRIPTION
+        FROM (SELECT i, d.*, random() AS r, random() AS r2,
+                     TIMESTAMP '2015-01-01 08:00:00' + to_days(CAST(floor(random() * 2900) AS INTEGER)) AS s
+              FROM range({patients}) t(i), d) WHERE r < share) TO '{folder / "medications.csv"}' (HEADER, DELIMITER ',')""")
     stamp.write_text(json.dumps(spec))
 
 
@@ -89,10 +111,12 @@ def run_python(folder: Path) -> dict:
     plan = compile_plan(trial, registry, AS_OF)
     source = read_patients([folder], as_of=AS_OF, lookback_days=365, registry=registry)
     verdicts: dict[str, int] = {}
+    rows = []
     for patient in source.patients:
-        verdict = plan.evaluate(patient).verdict
-        verdicts[verdict] = verdicts.get(verdict, 0) + 1
-    return {"seconds": time.perf_counter() - start, "verdicts": verdicts}
+        result = plan.evaluate(patient)
+        verdicts[result.verdict] = verdicts.get(result.verdict, 0) + 1
+        rows.append((patient.id, result.verdict, *result.outcomes))
+    return {"seconds": time.perf_counter() - start, "verdicts": verdicts, "digest": _digest(rows)}
 
 
 def run_duckdb(folder: Path) -> dict:
@@ -107,10 +131,19 @@ def run_duckdb(folder: Path) -> dict:
     con = duckdb.connect()
     register_long_views(con, folder)
     sql = trial_to_sql(trial, schema="omop", as_of=AS_OF, lookback_days=365)
+    ids = ", ".join(f'"{c.id}"' for c in trial.criteria)
+    rows = con.execute(f"SELECT CAST(patient_id AS VARCHAR), verdict, {ids} FROM ({sql}) AS screened").fetchall()
     verdicts: dict[str, int] = {}
-    for verdict, n in con.execute(f"SELECT verdict, count(*) FROM ({sql}) GROUP BY verdict").fetchall():
-        verdicts[verdict] = n
-    return {"seconds": time.perf_counter() - start, "verdicts": verdicts}
+    for row in rows:
+        verdicts[row[1]] = verdicts.get(row[1], 0) + 1
+    return {"seconds": time.perf_counter() - start, "verdicts": verdicts, "digest": _digest(rows)}
+
+
+def _digest(rows: list[tuple]) -> str:
+    """Order-free fingerprint of every patient's verdict and criterion outcomes."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(sorted(",".join(map(str, r)) for r in rows)).encode()).hexdigest()[:16]
 
 
 def child(engine: str, folder: Path) -> None:
@@ -122,7 +155,7 @@ def child(engine: str, folder: Path) -> None:
     print(json.dumps(result))
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--patients", type=int, default=50_000)
@@ -132,7 +165,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         child(args.child, args.dir)
-        return
+        return 0
     t0 = time.perf_counter()
     generate(args.dir, args.rows, args.patients)
     gen = time.perf_counter() - t0
@@ -142,6 +175,7 @@ def main() -> None:
     print("| engine | time (s) | rows/s | peak memory (MB) | verdicts |")
     print("|---|---:|---:|---:|---|")
     verdicts = {}
+    failed = False
     for engine in args.engines.split(","):
         out = subprocess.run([sys.executable, __file__, "--child", engine, "--dir", str(args.dir)],
                              capture_output=True, text=True, cwd=ROOT)
@@ -151,15 +185,18 @@ def main() -> None:
             result = {"error": (out.stderr.strip().splitlines() or ["no output"])[-1][:120], "peak_mb": 0}
         if "error" in result:
             print(f"| {engine} | – | – | {result['peak_mb']:,.0f} | failed: {result['error']} |")
+            failed = True
             continue
-        verdicts[engine] = result["verdicts"]
+        verdicts[engine] = result["digest"]
         v = ", ".join(f"{k} {n:,}" for k, n in sorted(result["verdicts"].items()))
         print(f"| {engine} | {result['seconds']:.1f} | {args.rows / result['seconds']:,.0f} | "
               f"{result['peak_mb']:,.0f} | {v} |")
     if len(verdicts) == 2:
         same = verdicts["python"] == verdicts["duckdb"]
-        print(f"\nverdict counts {'agree' if same else 'DIFFER'} between the engines")
+        print(f"\nper-patient verdicts and criterion outcomes {'agree' if same else 'DIFFER'} between the engines")
+        failed = failed or not same
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

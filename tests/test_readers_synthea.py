@@ -247,3 +247,24 @@ def test_cli_rejects_a_folder_that_is_no_export():
                                        "--as-of", "2021-01-01"])
     assert result.exit_code == 1
     assert "E-DATA-FOLDER" in result.output and "Synthea" in result.output and "OMOP" in result.output
+
+
+def test_views_list_missing_files_and_readers_call_them_unknown(tmp_path):
+    duckdb = pytest.importorskip("duckdb")
+    import shutil
+
+    from eligibility.engines.long_views import missing_tables, register_long_views
+
+    for name in ("patients.csv", "observations.csv"):
+        shutil.copy(CASES / "synthea_variants" / name, tmp_path / name)
+    con = duckdb.connect()
+    register_long_views(con, tmp_path)
+    assert missing_tables(con) == ["condition_occurrence", "drug_exposure"]
+    assert con.execute("SELECT count(*) FROM condition_occurrence").fetchone()[0] == 0
+    patients, source = read(tmp_path, date(2021, 8, 1))
+    assert patients["p1"].conditions is None and patients["p1"].medications is None
+    assert "pregnancy" not in patients["p1"].statuses and "diabetes_duration" not in patients["p1"].measurements
+    assert any("no conditions.csv" in note for note in source.stats.notes)
+    con = duckdb.connect()
+    register_long_views(con, CASES / "synthea_variants")
+    assert missing_tables(con) == []

@@ -15,7 +15,9 @@ in a DuckDB connection, without loading anything into Python:
   (concept_id = -RxCUI, so never an Athena id) carrying its description.
 
 Every view has the same columns whichever the source, so the engine's query
-does not care.
+does not care.  A missing conditions / medications file becomes an empty view
+and is listed by `missing_tables(con)` (table `elig_tables`): the readers call
+those facts unknown, so an engine must not read that emptiness as FALSE.
 
 What the Python readers do with these rows (eligibility.readers.observations),
 and so what the engine's query must reproduce for the two to agree: per
@@ -115,7 +117,22 @@ def register_long_views(con, folder: str | Path, fmt: str = "auto", *, registry:
     else:
         raise DataInputError(f"{folder}: long views need a Synthea or OMOP CDM folder, not {fmt}",
                              code="E-DATA-FORMAT", file=str(folder))
+    names = {"omop": {"condition_occurrence": "condition_occurrence", "drug_exposure": "drug_exposure"},
+             "synthea": {"condition_occurrence": "conditions", "drug_exposure": "medications"}}[fmt]
+    con.execute("CREATE OR REPLACE TEMP TABLE elig_tables (table_name VARCHAR, present BOOLEAN)")
+    con.executemany("INSERT INTO elig_tables VALUES (?, ?)",
+                    [(view, find_table(folder, file) is not None) for view, file in names.items()])
     return fmt
+
+
+def missing_tables(con) -> list[str]:
+    """Views standing in for a file the folder does not have.
+
+    An empty condition_occurrence view then means "nothing known", not "no
+    conditions": the Python readers report such conditions / medications as
+    unknown, and a query that reads the empty view as FALSE would not agree.
+    """
+    return [name for name, present in con.execute("SELECT * FROM elig_tables ORDER BY 1").fetchall() if not present]
 
 
 def _omop_views(con, folder: Path) -> None:
