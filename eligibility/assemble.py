@@ -326,6 +326,11 @@ class Assembler:
             for k in hosts:
                 nodes[k] = nodes[k].model_copy(update={"qualifiers": {key: duration}})
         if measured:
+            out.has = [k for k, node in enumerate(nodes) if getattr(node, "kind", None) == "has"]
+            if out.withins and not out.has:
+                # "HbA1c > 9% within the past 3 months": when it was measured, which the tree cannot hold
+                content.extend(w.span for w in out.withins)
+                out.withins = []
             # a measurement (or one whose unit did not fit) with words the tree does not hold
             out.unparsed.extend(_runs(content, blockers))
         elif nodes and content:

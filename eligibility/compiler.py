@@ -135,6 +135,8 @@ def _cut_short(tokens: list[Token], end: int) -> bool:
         return True
     if last.type == "NUMBER" and nxt.type == "NUMBER":
         return True
+    if last.type == "NUMBER" and nxt.type == "WORD" and nxt.start_pos == last.end_pos:
+        return True           # `95th percentile`, `2nd`: the number belongs to a word
     return last.type == "UNIT" and nxt.start_pos == last.end_pos and nxt.value == "/"
 
 
@@ -166,6 +168,15 @@ def _lone_ages(tokens: list[Token], builder: Builder) -> dict[int, tuple]:
     return found
 
 
+def _in_compound(tokens: list[Token], i: int) -> bool:
+    """`BMI-for-age`, `weight-for-height`: a concept word glued by a hyphen to the word before it."""
+    if i < 2:
+        return False
+    dash, word = tokens[i - 1], tokens[i - 2]
+    return dash.type == "DASH" and dash.value == "-" and dash.end_pos == tokens[i].start_pos \
+        and word.end_pos == dash.start_pos and word.type not in ("NUMBER", "COMMA", "LPAR", "RPAR")
+
+
 def _measurement(tokens: list[Token], i: int, start: str, builder: Builder, last: tuple | None):
     """The measurement beginning at token i: ((piece, end) | None, subject for a following bare bound).
 
@@ -173,7 +184,7 @@ def _measurement(tokens: list[Token], i: int, start: str, builder: Builder, last
     implausible value) and a shorter phrase ending before a connector does:
     `BMI ≥ 25 kg/m2 and ≥ 5% weight loss` is `BMI ≥ 25 kg/m2`, then text.
     """
-    ends = _ends(tokens, i, start)
+    ends = _ends(tokens, i, start) if not _in_compound(tokens, i) else []
     if not ends:
         return None, last
     candidates = [ends[-1]] + [e for e in reversed(ends[:-1]) if _clean_end(tokens, e)][:3]

@@ -147,6 +147,9 @@ class Builder:
         """The registry's spelling of a unit as written (`ml/min/1,73 m²` -> `ml/min/1.73 m²`)."""
         if unit is None:
             return None
+        if unit.startswith("G/"):
+            # SI prefix giga, as in `platelets < 50 G/L`; units are matched case-blind, and g/L is grams
+            unit = "giga/" + unit[2:]
         phrase = self.lexer.phrase(Token("UNIT", unit))
         return phrase.ids[0] if phrase is not None and phrase.kind == "UNIT" else unit
 
