@@ -96,7 +96,7 @@ def _typed(expr: str, kind: str) -> str:
     if kind == "DATE":
         return f"TRY_CAST(SUBSTR(TRIM({expr}), 1, 10) AS DATE)"
     if kind == "TIMESTAMP":
-        return f"TRY_CAST(REPLACE(REPLACE(TRIM({expr}), 'T', ' '), 'Z', '') AS TIMESTAMP)"
+        return f"TRY_CAST(TRIM({expr}) AS TIMESTAMP)"      # DuckDB reads ISO 8601 with T and Z
     return f"TRY_CAST(NULLIF(TRIM({expr}), '') AS {kind})"
 
 
