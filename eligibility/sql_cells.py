@@ -74,15 +74,30 @@ def affine(num: exp.Expression, scale: float, offset: float) -> exp.Expression:
     return out if offset == 0.0 else exp.Add(this=out, expression=lit(offset))
 
 
-def number_parts(t: exp.Expression) -> dict[str, exp.Expression]:
+def fast_number(t: exp.Expression) -> exp.Expression:
+    """DuckDB only: TRUE when TRY_CAST reads the cell as the reader's regex would (a plain finite number).
+
+    TRY_CAST also reads `inf`, `nan`, `1_000` and `+-1`, which the reader rejects: those fall
+    through to the regex path.  Used by the DuckDB engine, never for warehouse SQL (no TRY_CAST there).
+    """
+    x = exp.TryCast(this=t.copy(), to=exp.DataType.build("DOUBLE"))
+    return exp.and_(exp.Not(this=exp.Is(this=x, expression=exp.null())), exp.func("ISFINITE", x.copy()),
+                    *[exp.EQ(this=exp.StrPosition(this=t.copy(), substr=lit(bad)), expression=lit(0))
+                      for bad in ("_", "+-", "-+")], copy=False)
+
+
+def number_parts(t: exp.Expression, fast: bool = False) -> dict[str, exp.Expression]:
     """Columns computed once per numeric cell: the number text (NULL: not a number) and the folded unit ('' none)."""
     starts = exp.RegexpLike(this=t, expression=lit(f"^{NUMBER}"))
     tail = exp.RegexpReplace(this=t, expression=lit(f"^{NUMBER}"), replacement=lit(""))
     numtext = exp.Left(this=t, expression=exp.Sub(this=exp.Length(this=t), expression=exp.Length(this=tail)))
     # the common case, a plain number, skips the unit work (CASE evaluates branches lazily)
     plain = exp.RegexpLike(this=t, expression=lit(f"^{NUMBER}$"))
-    return {"num": exp.Case().when(plain, t, copy=False).when(exp.and_(present(t), starts), numtext, copy=False),
-            "unit": exp.Case().when(plain.copy(), lit(""), copy=False).when(exp.and_(present(t), starts), _fold(exp.Trim(this=tail)), copy=False)}
+    num, unit = exp.Case(), exp.Case()
+    if fast:
+        num, unit = num.when(fast_number(t), t.copy(), copy=False), unit.when(fast_number(t), lit(""), copy=False)
+    return {"num": num.when(plain, t, copy=False).when(exp.and_(present(t), starts), numtext, copy=False),
+            "unit": unit.when(plain.copy(), lit(""), copy=False).when(exp.and_(present(t), starts), _fold(exp.Trim(this=tail)), copy=False)}
 
 
 def numeric(t: exp.Expression, num: exp.Expression, unit: exp.Expression, concept: str,

@@ -97,7 +97,8 @@ def _first_non_null(exprs: list[exp.Expression]) -> exp.Expression:
 
 
 def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, registry: Registry, as_of: date,
-                row_column: str | None = None, names: list[str] | None = None) -> tuple[exp.Select, list[str]]:
+                row_column: str | None = None, names: list[str] | None = None,
+                fast: bool = False) -> tuple[exp.Select, list[str]]:
     """SELECT of feature columns over `table`; returns (select, feature names).
 
     `header` is the table's header as the data gives it (what the columns mean);
@@ -125,7 +126,7 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
     def number(c: Column, concept: str) -> tuple[exp.Expression, exp.Expression]:
         stem = t(c).name
         if not any(p.alias == f"{stem}_num" for p in parts):
-            parts.extend(exp.alias_(e, f"{stem}_{k}", quoted=True, copy=False) for k, e in sc.number_parts(t(c)).items())
+            parts.extend(exp.alias_(e, f"{stem}_{k}", quoted=True, copy=False) for k, e in sc.number_parts(t(c), fast).items())
         raw, why = sc.numeric(t(c), col(f"{stem}_num"), col(f"{stem}_unit"), concept, c.unit, registry)
         key = f"{stem}_{concept}"
         if not any(r.alias == f"{key}_raw" for r in raws):

@@ -275,6 +275,8 @@ def criterion_detail(criterion: ir.Criterion, registry: Registry, columns: set[s
             parts.append(lit(f"needs review: {node.text.strip()[:60]}"))
     if not parts:
         return lit("")
+    if all(isinstance(p, exp.Literal) for p in parts):
+        return lit(", ".join(p.name for p in parts))
     return exp.func("CONCAT_WS", lit(", "), *parts, dialect="duckdb")
 
 
@@ -290,6 +292,29 @@ def outcomes_select(trial: ir.Trial, source: exp.Select, columns: set[str], regi
     return select.from_(exp.alias_(exp.Paren(this=source), "features", copy=False), copy=False)
 
 
+def review_text(criterion: ir.Criterion) -> str:
+    """What a reviewer has to decide: the manual parts and the conditions the data cannot check (a constant)."""
+    notes = []
+    for node in ir.walk(criterion.tree):
+        if isinstance(node, ir.Manual):
+            notes.append(node.text.strip()[:80])
+        for name, duration in node.qualifiers.items():
+            notes.append(f"{name.replace('_', ' ')} {duration.value:g} {duration.unit}: cannot be checked from the data")
+        if isinstance(node, ir.Has) and node.within is not None:
+            notes.append(f"{node.label} within {node.within.value:g} {node.within.unit}: onset date not recorded")
+    return "; ".join(dict.fromkeys(notes)) or "needs a reviewer"
+
+
+def _reason(criterion: ir.Criterion, outcome: exp.Expression, detail: exp.Expression) -> exp.Expression:
+    """`I3 fail: <values>` for a failing or unknown criterion, `I7 review: <what to decide>` (a literal)."""
+    case = exp.Case(this=outcome)
+    for word in ("fail", "unknown"):
+        head = f"{criterion.id} {word}: "
+        text = lit(head + detail.name) if isinstance(detail, exp.Literal) else exp.DPipe(this=lit(head), expression=detail.copy())
+        case = case.when(lit(word), text, copy=False)
+    return case.when(lit("review"), lit(f"{criterion.id} review: {review_text(criterion)}"), copy=False)
+
+
 def final_select(trial: ir.Trial, outcomes: exp.Select, registry: Registry, columns: set[str], *, order: bool,
                  deceased: bool = False) -> exp.Select:
     ids = [c.id for c in trial.criteria]
@@ -298,8 +323,7 @@ def final_select(trial: ir.Trial, outcomes: exp.Select, registry: Registry, colu
     all_pass = exp.and_(*[exp.EQ(this=oc[i], expression=lit("pass")) for i in ids], copy=False) if ids else exp.true()
     verdict = exp.Case().when(any_fail, lit("ineligible"), copy=False).when(all_pass, lit("eligible"), copy=False).else_(lit("needs_review"), copy=False)
     # the explanation is built only for rows where the criterion did not pass (CASE evaluates lazily)
-    reasons = [frag("CASE WHEN :o <> 'pass' THEN :id || ' ' || :o || ': ' || :x END",
-                    o=oc[c.id], id=c.id, x=criterion_detail(c, registry, columns)) for c in trial.criteria]
+    reasons = [_reason(c, oc[c.id], criterion_detail(c, registry, columns)) for c in trial.criteria]
     if deceased:
         verdict = exp.Case().when(col("deceased"), lit("ineligible"), copy=False).else_(verdict, copy=False)
         reasons.insert(0, frag("CASE WHEN :d THEN 'deceased' END", d=col("deceased")))

@@ -77,7 +77,7 @@ def build_query(trial: Trial, paths: list[Path], *, as_of: date, registry: Regis
     table = exp.Anonymous(this="__SCAN__")
     try:
         source, columns = wide_source(table, header, needs, registry=registry, as_of=as_of,
-                                      names=[f"c{i}" for i in range(len(header))])
+                                      names=[f"c{i}" for i in range(len(header))], fast=True)
     except ValueError as exc:   # no id column
         raise DataInputError(f"{paths[0]}: {exc}", code="E-DATA-NO-ID", file=str(paths[0])) from None
     query = screening_query(trial, source, columns, registry=registry)
