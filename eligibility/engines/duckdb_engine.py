@@ -62,7 +62,8 @@ def _scan(paths: list[Path], width: int, delimiter: str, parallel: bool = True) 
             f"parallel={'true' if parallel else 'false'}, columns={columns})")
 
 
-def build_query(trial: Trial, paths: list[Path], *, as_of: date, registry: Registry, parallel: bool = True) -> str:
+def build_query(trial: Trial, paths: list[Path], *, as_of: date, registry: Registry, parallel: bool = True,
+                notes: list[str] | None = None) -> str:
     """The DuckDB query screening these wide CSV files (they must share one header)."""
     from sqlglot import exp
 
@@ -80,6 +81,12 @@ def build_query(trial: Trial, paths: list[Path], *, as_of: date, registry: Regis
                                       names=[f"c{i}" for i in range(len(header))], fast=True)
     except ValueError as exc:   # no id column
         raise DataInputError(f"{paths[0]}: {exc}", code="E-DATA-NO-ID", file=str(paths[0])) from None
+    from ..sql_wide import classify
+
+    known = {c.name for c in classify(header, registry)}
+    ignored = [h for h in header if h not in known]
+    if ignored and notes is not None:
+        notes.append(f"{paths[0].name}: unknown columns ignored: {', '.join(ignored)}")
     query = screening_query(trial, source, columns, registry=registry)
     sql = query.sql(dialect="duckdb")
     return sql.replace("__SCAN__()", _scan(paths, len(header), delimiter, parallel))
@@ -107,9 +114,10 @@ def screen_duckdb(trial: Trial, source_paths: list[Path], *, output: str | None,
     elif fmt != "csv":
         reason = "--format jsonl carries full explanations, which the Python engine writes"
     sql = None
+    notes: list[str] = []
     if reason is None:
         try:
-            sql = build_query(trial, paths, as_of=as_of, registry=registry)
+            sql = build_query(trial, paths, as_of=as_of, registry=registry, notes=notes)
         except _Fallback as why:
             reason = str(why)
     if sql is None:
@@ -117,6 +125,7 @@ def screen_duckdb(trial: Trial, source_paths: list[Path], *, output: str | None,
                        registry=registry, input_format=input_format, note=f"python engine used: {reason}")
     ids = [c.id for c in trial.criteria]
     summary = ScreenSummary(_title(trial, paths[0]), as_of, output or "stdout", "duckdb", ids)
+    summary.problems.extend(notes)
     started = time.perf_counter()
     con = _connect()
     select = f"SELECT COALESCE(patient_id, '') AS patient_id, verdict, NULLIF(reasons, '') AS reasons, " \
@@ -162,13 +171,19 @@ def _quote(name: str) -> str:
 
 
 def _count(con, relation: str, ids: list[str], summary) -> None:
-    """Counts per verdict and per criterion outcome, from the written results (smaller than the input)."""
-    for verdict, n in con.execute(f"SELECT verdict, count(*) FROM {relation} GROUP BY verdict").fetchall():
+    """Counts per verdict and per criterion outcome, in one pass over the written results."""
+    from ..screening import VERDICTS
+
+    outcomes = ("pass", "fail", "unknown", "review")
+    parts = [f"count(*) FILTER (WHERE verdict = {_sql_string(v)})" for v in VERDICTS]
+    parts += [f"count(*) FILTER (WHERE {_quote(cid)} = {_sql_string(o)})" for cid in ids for o in outcomes]
+    row = con.execute(f"SELECT count(*), {', '.join(parts)} FROM {relation}").fetchone()
+    summary.rows += row[0]
+    for verdict, n in zip(VERDICTS, row[1:]):
         summary.verdicts[verdict] += n
-        summary.rows += n
+    rest = iter(row[1 + len(VERDICTS):])
     for cid in ids:
-        rows = con.execute(f"SELECT {_quote(cid)}, count(*) FROM {relation} GROUP BY 1").fetchall()
-        summary.outcomes[cid] = Counter({k: n for k, n in rows})
+        summary.outcomes[cid] = Counter({o: n for o in outcomes if (n := next(rest))})
 
 
 def _python(trial: Trial, paths: list[Path], *, output, fmt, as_of, lookback_days, registry, input_format, note):

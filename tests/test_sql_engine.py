@@ -1,0 +1,68 @@
+"""`eligibility screen --engine duckdb` end to end: awkward files give the Python engine's rows, in order."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from eligibility.cli import main
+
+TRIAL = "/work/shared/trials/example_t2dm_addon.txt"
+HEADER = "patient_id,birth_date,sex,HbA1c,BMI,egfr,fasting c-peptide,ALT,AST,medications,pregnant,odd column"
+ROWS = [
+    "p1,1970-05-01,F,7.5,30,60,0.5 nmol/L,30,30,metformin,no,x",
+    "p2,1950-01-01,M,58 mmol/mol,41,44,0.2 nmol/L,130,20,semaglutide,NA",          # short row
+    "p3,1980-01-01,f,abc,25,45,1,,,none,yes,x,extra,cells",                         # long row
+    "",                                                                               # blank line
+    'p4,1990-02-28,m,"10.5",25,90,"0.4 nmol/L",10,10,"sitagliptin;\nmetformin",no,"a, quoted, cell"',
+    "p1,1970-05-01,F,7.5,30,60,0.5 nmol/L,30,30,metformin,no,duplicate id",
+]
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def screen(path: Path, engine: str, out: Path) -> tuple[list[list[str]], str]:
+    result = CliRunner().invoke(main, ["screen", TRIAL, str(path), "-o", str(out), "--as-of", "2024-06-01",
+                                       "--engine", engine])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader(io.StringIO(out.read_text("utf-8"))))
+    return [r[:2] + r[3:] for r in rows], result.output      # reasons may be worded differently
+
+
+@pytest.mark.parametrize("newline,bom", [("\n", ""), ("\r\n", "\ufeff")], ids=["lf", "crlf-bom"])
+def test_awkward_file_same_rows_as_python(tmp_path, newline, bom):
+    path = write(tmp_path / "patients.csv", bom + newline.join([HEADER, *ROWS]) + newline)
+    duck, summary = screen(path, "duckdb", tmp_path / "duck.csv")
+    python, _ = screen(path, "python", tmp_path / "python.csv")
+    assert duck == python
+    assert [r[0] for r in duck[1:]] == ["p1", "p2", "p3", "p4", "p1"]      # input order, blank line skipped
+    assert "duckdb engine" in summary and "odd column" in summary
+
+
+def test_latin1_file_falls_back_to_python(tmp_path):
+    path = write(tmp_path / "latin.csv", "patient_id,HbA1c,note\np1,7.5,caf\xe9\n", encoding="latin-1")
+    rows, summary = screen(path, "duckdb", tmp_path / "out.csv")
+    assert rows[1][:2] == ["p1", "needs_review"]
+    assert "python engine used" in summary
+
+
+def test_semicolon_delimited_file(tmp_path):
+    path = write(tmp_path / "semi.csv", "patient_id;HbA1c;BMI\np1;7,5;30\np2;8.0;30\n")
+    duck, _ = screen(path, "duckdb", tmp_path / "duck.csv")
+    python, _ = screen(path, "python", tmp_path / "python.csv")
+    assert duck == python and len(duck) == 3
+
+
+def test_stdout_output_matches_file_output(tmp_path):
+    path = write(tmp_path / "patients.csv", "\n".join([HEADER, *ROWS[:3]]) + "\n")
+    to_file, _ = screen(path, "duckdb", tmp_path / "duck.csv")
+    result = CliRunner().invoke(main, ["screen", TRIAL, str(path), "--as-of", "2024-06-01", "--engine", "duckdb"])
+    assert result.exit_code == 0
+    lines = [r[:2] + r[3:] for r in csv.reader(io.StringIO(result.stdout))]
+    assert lines == to_file
