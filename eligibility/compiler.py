@@ -124,6 +124,7 @@ _BRIDGE_WORDS = frozenset({"in", "for", "if", "men", "women", "male", "female", 
 
 
 _MULTIPLIERS = frozenset({"x", "times", "fold", "folds"})
+_SINCE = frozenset({"post", "after", "since", "following", "from", "prior", "before", "ago"})
 
 
 def _cut_short(tokens: list[Token], end: int) -> bool:
@@ -200,6 +201,9 @@ def _measurement(tokens: list[Token], i: int, start: str, builder: Builder, last
             phrase, inherit = Measure(last[0], phrase.expr, phrase.span), last[1]
         if not isinstance(phrase, Measure) or phrase.expr is None or _cut_short(tokens, end):
             continue
+        if phrase.subject.kind in ("person", "age") and end < len(tokens) and \
+                tokens[end].value.lower().split("-")[0] in _SINCE:
+            continue          # "patients ≥ 3 months post-transplant": time since an event, not an age
         known = len(builder.problems)
         node, unparsed, reason = builder.measure(phrase, inherit)
         added = builder.problems[known:]

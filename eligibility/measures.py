@@ -167,22 +167,30 @@ class Builder:
             low, high = expr.low, expr.high
             if canon(low) > canon(high):
                 low, high = high, low
-            return Range(concept=concept_id, low=low.number, high=high.number, low_inclusive=expr.low_inclusive,
-                         high_inclusive=expr.high_inclusive, unit=_unit(high) or _unit(low),
-                         canonical_low=canon(low), canonical_high=canon(high), canonical_unit=canonical_unit, span=span)
+            return self._range(concept_id, low, high, expr.low_inclusive, expr.high_inclusive, canon, canonical_unit)
         first, second = expr.first, expr.second
         lower = [b for b in (first, second) if b.op in (">", ">=")]
         upper = [b for b in (first, second) if b.op in ("<", "<=")]
         if len(lower) == 1 and len(upper) == 1 and not expr.either:
             lo, hi = lower[0], upper[0]
-            return Range(concept=concept_id, low=lo.val.number, high=hi.val.number, low_inclusive=lo.op == ">=",
-                         high_inclusive=hi.op == "<=", unit=_unit(hi.val) or _unit(lo.val),
-                         canonical_low=canon(lo.val), canonical_high=canon(hi.val),
-                         canonical_unit=canonical_unit, span=span)
+            return self._range(concept_id, lo.val, hi.val, lo.op == ">=", hi.op == "<=", canon, canonical_unit)
         children = tuple(Compare(concept=concept_id, op=b.op, value=b.val.number, unit=_unit(b.val),
                                  canonical_value=canon(b.val), canonical_unit=canonical_unit, span=self.src(b.span))
                          for b in (first, second))
         return (AnyOf if expr.either else All)(children=children, span=span)
+
+
+    def _range(self, concept_id, low: Val, high: Val, low_inclusive: bool, high_inclusive: bool, canon, canonical_unit):
+        from .ir import Range
+        units = {self.unit_key(v.unit) for v in (low, high)}
+        if len(units) == 1:
+            low_value, high_value, unit = low.number, high.number, _unit(high) or _unit(low)
+        else:
+            # "6 months to 2 years": no one unit as written, so both ends in the canonical unit
+            low_value, high_value, unit = canon(low), canon(high), canonical_unit
+        return Range(concept=concept_id, low=low_value, high=high_value, low_inclusive=low_inclusive,
+                     high_inclusive=high_inclusive, unit=unit, canonical_low=canon(low), canonical_high=canon(high),
+                     canonical_unit=canonical_unit, span=(0, 0))
 
 
 def values_of(expr) -> list[Val]:
