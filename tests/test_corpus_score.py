@@ -16,7 +16,10 @@ from eligibility.ir import Compare, Not, Range
 from eligibility.scoring import Atom, extract_atoms, match, score_file
 
 HERE = Path(__file__).parent
-DEV = Path(os.environ.get("ELIGIBILITY_SHARED", "/work/shared")) / "corpus" / "criteria_dev.jsonl"
+# the shared dev corpus (shared/corpus/criteria_dev.jsonl), copied here so the test runs anywhere;
+# when the shared file is present it is used, so a newer shared version is what gets scored
+SHARED_DEV = Path(os.environ.get("ELIGIBILITY_SHARED", "/work/shared")) / "corpus" / "criteria_dev.jsonl"
+DEV = SHARED_DEV if SHARED_DEV.exists() else HERE / "cases" / "criteria_dev.jsonl"
 HELD_OUT = HERE / "cases" / "criteria_heldout.jsonl"
 # written later, scored before any tuning on it (F1 0.9785, P 1.0 at first run), then fixed
 HELD_OUT_2 = HERE / "cases" / "criteria_heldout2.jsonl"
@@ -32,7 +35,6 @@ def _report(name: str, score) -> None:
         print(f"  {case.id} {case.text!r}\n    fp={case.fp}\n    fn={case.fn}")
 
 
-@pytest.mark.skipif(not DEV.exists(), reason="shared dev corpus not present")
 def test_dev_corpus_score():
     score = score_file(DEV)
     _report("criteria_dev", score)
