@@ -145,17 +145,6 @@ def test_missing_tables_and_columns(tmp_path):
     assert "measurement_date" in str(err.value)
 
 
-def _sql_omop_available() -> bool:
-    try:
-        import duckdb  # noqa: F401
-
-        from eligibility import sql_omop  # noqa: F401  (the engine's OMOP source layer)
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _sql_omop_available(), reason="the SQL engine's OMOP source (eligibility.sql_omop) is not there yet")
 @pytest.mark.parametrize("folder", [OMOP, OMOP.parent / "synthea"], ids=["omop", "synthea"])
 @pytest.mark.parametrize("as_of", [date(2020, 12, 31), date(2021, 12, 31)])
 def test_duckdb_outcomes_equal_python_evaluator(folder, as_of):
