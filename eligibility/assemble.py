@@ -7,71 +7,12 @@ free text, kept as `manual` nodes so nothing is dropped.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from lark import Token
 
 from .ir import All, AnyOf, Has, Manual, Not, walk
 from .transform import Qualifier, Within
-
-# Words that carry no constraint on their own ("patients with", "history of", "at screening").
-NOISE = frozenset("""
-patient patients subject subjects participant participants adult adults people person persons individual
-individuals volunteer volunteers men women man woman with the a an any of in on at to by who which that are is be
-been being have has had having was were known history current currently documented diagnosis diagnosed confirmed
-established prior previous previously past presence present evidence treatment treated therapy use using used
-taking receiving received stable screening visit baseline time study entry as per defined either both level levels
-value values measured measurement test result results sitting seated resting supine serum plasma blood its their
-his her those these this must should will shall can may also only all other such eg e g i ie etc
-transaminase transaminases aminotransferase aminotransferases liver enzymes enzyme consent informed signing signed
-enrolment enrollment randomization randomisation inclusion date timepoint
-""".split())
-NEGATIONS = frozenset({"no", "not", "without", "non", "never", "none", "absence", "free", "lack"})
-EXCLUSION_MARKERS = frozenset({"excluded", "exclusion", "prohibited", "disallowed", "forbidden"})
-_SEXES = frozenset({"male", "males", "female", "females", "men", "women", "man", "woman", "boys", "girls"})
-_CONTENT_TYPES = frozenset({"NUMBER", "UNIT", "BADUNIT", "CONCEPT", "GE", "GT", "LE", "LT", "EQ", "POST_GE", "POST_LE",
-                            "POST_AGE", "AGE_CMP", "OF_AGE", "WORD", "OTHER_QUANTITY"})
-
-
-@dataclass
-class MeasurePiece:
-    node: object | None          # IR node, or None when the phrase could not be compiled
-    unparsed: tuple[int, int] | None
-    reason: str | None
-    span: tuple[int, int]        # normalised text
-
-
-@dataclass
-class Neutral:
-    """Text understood as imposing nothing ("with or without metformin", "male or female")."""
-    span: tuple[int, int]
-
-
-@dataclass
-class Group:
-    items: list
-    span: tuple[int, int]
-
-
-@dataclass
-class Out:
-    node: object | None = None       # computable subtree (may contain manual children)
-    manual: list = field(default_factory=list)   # normalised spans of manual text
-    unparsed: list = field(default_factory=list)
-    measure: bool = False
-    neg: tuple[int, int] | None = None
-    withins: list = field(default_factory=list)
-    has: list = field(default_factory=list)     # positions of has nodes (for within windows)
-
-
-def span_of(piece) -> tuple[int, int]:
-    if isinstance(piece, Token):
-        return (piece.start_pos, piece.end_pos)
-    return piece.span
-
-
-def _word(piece) -> str:
-    return piece.value.lower() if isinstance(piece, Token) else ""
+from .pieces import (EXCLUSION_MARKERS, NEGATIONS, NOISE, CONTENT_TYPES, SEXES, Group, MeasurePiece, Neutral,
+                     Out, has_key, is_content, is_measure, neighbours, runs, word_of, computable, span_of)
 
 
 class Assembler:
@@ -112,8 +53,8 @@ class Assembler:
         span = (min(n.span[0] for n in nodes), max(n.span[1] for n in nodes))
         unique: list = []
         for node in nodes:      # "type 1 diabetes, LADA": one has node, the parent span still covers both
-            key = _has_key(node)
-            if key is None or all(_has_key(u) != key for u in unique):
+            key = has_key(node)
+            if key is None or all(has_key(u) != key for u in unique):
                 unique.append(node)
         return unique[0] if len(unique) == 1 else cls(children=tuple(unique), span=span)
 
@@ -151,7 +92,7 @@ class Assembler:
         out: list = []
         i = 0
         while i < len(seq):
-            w = [_word(p) for p in seq[i:i + 3]]
+            w = [word_of(p) for p in seq[i:i + 3]]
             if w[:1] == ["with"] and len(w) == 3 and w[1] in ("or", "and/or") and w[2] == "without":
                 j = i + 3
                 while j < len(seq) and isinstance(seq[j], Token) and seq[j].type in ("CATEGORY", "WORD", "CONCEPT"):
@@ -159,7 +100,7 @@ class Assembler:
                 out.append(Neutral((span_of(seq[i])[0], span_of(seq[j - 1])[1])))
                 i = j
                 continue
-            if len(w) == 3 and w[0] in _SEXES and w[1] in ("or", "and", "and/or") and w[2] in _SEXES:
+            if len(w) == 3 and w[0] in SEXES and w[1] in ("or", "and", "and/or") and w[2] in SEXES:
                 out.append(Neutral((span_of(seq[i])[0], span_of(seq[i + 2])[1])))
                 i += 3
                 continue
@@ -201,7 +142,7 @@ class Assembler:
         result = self.join(outs, joins)
         if negate is not None and result.node is not None:
             node = result.node
-            if isinstance(node, All) and not all(_is_measure(c) for c in node.children):
+            if isinstance(node, All) and not all(is_measure(c) for c in node.children):
                 node = AnyOf(children=node.children, span=node.span)
             a, z = self.src(negate)
             result.node = Not(child=node, span=(min(a, node.span[0]), max(z, node.span[1])))
@@ -213,9 +154,9 @@ class Assembler:
         if not words:
             return None
         k, last = words[-1]
-        if _word(last) in EXCLUSION_MARKERS or (
-                len(words) > 1 and _word(words[-2][1]) == "not" and _word(last) in ("allowed", "permitted")):
-            first = words[-2][0] if _word(last) in ("allowed", "permitted") else k
+        if word_of(last) in EXCLUSION_MARKERS or (
+                len(words) > 1 and word_of(words[-2][1]) == "not" and word_of(last) in ("allowed", "permitted")):
+            first = words[-2][0] if word_of(last) in ("allowed", "permitted") else k
             span = (span_of(seq[first])[0], span_of(last)[1])
             for idx in range(first, k + 1):
                 seq[idx] = Neutral(span_of(seq[idx]))
@@ -272,9 +213,9 @@ class Assembler:
                     neg_at = len(categories)     # the category a negation right before it would cover
                 elif piece.type == "WORD" and word in NOISE:
                     continue
-                elif piece.type == "PERSON" and word in _SEXES:
+                elif piece.type == "PERSON" and word in SEXES:
                     sexes.append(span_of(piece))
-                elif piece.type in _CONTENT_TYPES:
+                elif piece.type in CONTENT_TYPES:
                     content.append(span_of(piece))
         if out.neg is not None and not nodes and not categories and not out.measure:
             content.append(out.neg)      # a bare "no": nothing to negate, so it is text
@@ -295,7 +236,7 @@ class Assembler:
                     content.append(out.neg)
             for c in categories:
                 k = next(n for n, p in enumerate(term) if p is c)
-                if any(_is_content(term[j]) for j in _neighbours(term, k)):
+                if any(is_content(term[j]) for j in neighbours(term, k)):
                     content.append(span_of(c))
                     if c is negated:
                         content.append(out.neg)
@@ -332,7 +273,7 @@ class Assembler:
                 content.extend(w.span for w in out.withins)
                 out.withins = []
             # a measurement (or one whose unit did not fit) with words the tree does not hold
-            out.unparsed.extend(_runs(content, blockers))
+            out.unparsed.extend(runs(content, blockers))
         elif nodes and content:
             spans = content + [span_of(p) for p in term if not isinstance(p, Neutral)]
             out.manual = [(min(s[0] for s in spans), max(s[1] for s in spans))]
@@ -436,54 +377,3 @@ class Assembler:
         result.node = self.combine(AnyOf, parts)
         result.measure = any(o.measure for o in merged)
         return result
-
-
-def _runs(spans: list, blockers: list) -> list:
-    """Merge spans into runs that do not cross a blocker (a compiled piece between them)."""
-    runs: list = []
-    for span in sorted(spans):
-        if runs and not any(runs[-1][1] <= b[0] and b[1] <= span[0] for b in blockers):
-            runs[-1] = (runs[-1][0], max(runs[-1][1], span[1]))
-        else:
-            runs.append(span)
-    return runs
-
-
-def _neighbours(term: list, k: int) -> list[int]:
-    """Positions next to term[k], looking through hyphens and slashes that join words (`CKD-EPI`)."""
-    out = []
-    for step in (-1, 1):
-        j = k + step
-        while 0 <= j < len(term) and isinstance(term[j], Token) and term[j].type in ("DASH", "SLASH"):
-            j += step
-        if 0 <= j < len(term):
-            out.append(j)
-    return out
-
-
-def _has_key(node):
-    if getattr(node, "kind", None) != "has":
-        return None
-    return (node.code, node.within, tuple(sorted(node.qualifiers.items())))
-
-
-def _is_content(piece) -> bool:
-    if not isinstance(piece, Token) or piece.type not in _CONTENT_TYPES:
-        return False
-    word = piece.value.lower()
-    return not (piece.type == "WORD" and (word in NOISE or word in NEGATIONS))
-
-
-def _is_measure(node) -> bool:
-    return getattr(node, "kind", None) in ("compare", "range")
-
-
-def computable(node) -> bool:
-    kind = getattr(node, "kind", None)
-    if kind in ("compare", "range", "has"):
-        return True
-    if kind in ("all", "any"):
-        return any(computable(c) for c in node.children)
-    if kind == "not":
-        return computable(node.child)
-    return False

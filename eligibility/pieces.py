@@ -1,0 +1,116 @@
+"""The pieces a criterion is assembled from, the words the assembler reads, and small helpers on them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lark import Token
+
+# Words that carry no constraint on their own ("patients with", "history of", "at screening").
+NOISE = frozenset("""
+patient patients subject subjects participant participants adult adults people person persons individual
+individuals volunteer volunteers men women man woman with the a an any of in on at to by who which that are is be
+been being have has had having was were known history current currently documented diagnosis diagnosed confirmed
+established prior previous previously past presence present evidence treatment treated therapy use using used
+taking receiving received stable screening visit baseline time study entry as per defined either both level levels
+value values measured measurement test result results sitting seated resting supine serum plasma blood its their
+his her those these this must should will shall can may also only all other such eg e g i ie etc
+transaminase transaminases aminotransferase aminotransferases liver enzymes enzyme consent informed signing signed
+enrolment enrollment randomization randomisation inclusion date timepoint
+""".split())
+NEGATIONS = frozenset({"no", "not", "without", "non", "never", "none", "absence", "free", "lack"})
+EXCLUSION_MARKERS = frozenset({"excluded", "exclusion", "prohibited", "disallowed", "forbidden"})
+SEXES = frozenset({"male", "males", "female", "females", "men", "women", "man", "woman", "boys", "girls"})
+CONTENT_TYPES = frozenset({"NUMBER", "UNIT", "BADUNIT", "CONCEPT", "GE", "GT", "LE", "LT", "EQ", "POST_GE", "POST_LE",
+                            "POST_AGE", "AGE_CMP", "OF_AGE", "WORD", "OTHER_QUANTITY"})
+
+
+@dataclass
+class MeasurePiece:
+    node: object | None          # IR node, or None when the phrase could not be compiled
+    unparsed: tuple[int, int] | None
+    reason: str | None
+    span: tuple[int, int]        # normalised text
+
+
+@dataclass
+class Neutral:
+    """Text understood as imposing nothing ("with or without metformin", "male or female")."""
+    span: tuple[int, int]
+
+
+@dataclass
+class Group:
+    items: list
+    span: tuple[int, int]
+
+
+@dataclass
+class Out:
+    node: object | None = None       # computable subtree (may contain manual children)
+    manual: list = field(default_factory=list)   # normalised spans of manual text
+    unparsed: list = field(default_factory=list)
+    measure: bool = False
+    neg: tuple[int, int] | None = None
+    withins: list = field(default_factory=list)
+    has: list = field(default_factory=list)     # positions of has nodes (for within windows)
+
+
+def span_of(piece) -> tuple[int, int]:
+    if isinstance(piece, Token):
+        return (piece.start_pos, piece.end_pos)
+    return piece.span
+
+
+def word_of(piece) -> str:
+    return piece.value.lower() if isinstance(piece, Token) else ""
+
+
+def runs(spans: list, blockers: list) -> list:
+    """Merge spans into runs that do not cross a blocker (a compiled piece between them)."""
+    runs: list = []
+    for span in sorted(spans):
+        if runs and not any(runs[-1][1] <= b[0] and b[1] <= span[0] for b in blockers):
+            runs[-1] = (runs[-1][0], max(runs[-1][1], span[1]))
+        else:
+            runs.append(span)
+    return runs
+
+
+def neighbours(term: list, k: int) -> list[int]:
+    """Positions next to term[k], looking through hyphens and slashes that join words (`CKD-EPI`)."""
+    out = []
+    for step in (-1, 1):
+        j = k + step
+        while 0 <= j < len(term) and isinstance(term[j], Token) and term[j].type in ("DASH", "SLASH"):
+            j += step
+        if 0 <= j < len(term):
+            out.append(j)
+    return out
+
+
+def has_key(node):
+    if getattr(node, "kind", None) != "has":
+        return None
+    return (node.code, node.within, tuple(sorted(node.qualifiers.items())))
+
+
+def is_content(piece) -> bool:
+    if not isinstance(piece, Token) or piece.type not in CONTENT_TYPES:
+        return False
+    word = piece.value.lower()
+    return not (piece.type == "WORD" and (word in NOISE or word in NEGATIONS))
+
+
+def is_measure(node) -> bool:
+    return getattr(node, "kind", None) in ("compare", "range")
+
+
+def computable(node) -> bool:
+    kind = getattr(node, "kind", None)
+    if kind in ("compare", "range", "has"):
+        return True
+    if kind in ("all", "any"):
+        return any(computable(c) for c in node.children)
+    if kind == "not":
+        return computable(node.child)
+    return False
