@@ -145,9 +145,11 @@ def test_missing_tables_and_columns(tmp_path):
     assert "measurement_date" in str(err.value)
 
 
-@pytest.mark.parametrize("folder", [OMOP, OMOP.parent / "synthea"], ids=["omop", "synthea"])
-@pytest.mark.parametrize("as_of", [date(2020, 12, 31), date(2021, 12, 31)])
-def test_duckdb_outcomes_equal_python_evaluator(folder, as_of):
+@pytest.mark.parametrize("folder", [OMOP, OMOP.parent / "synthea", CASES / "omop_variants", CASES / "synthea_variants"],
+                         ids=["omop", "synthea", "omop-fixture", "synthea-fixture"])
+@pytest.mark.parametrize("as_of", [date(2020, 12, 31), date(2021, 8, 1), date(2021, 12, 31)])
+@pytest.mark.parametrize("trial_file", ["trial_long.json", "trial_long2.json"])
+def test_duckdb_outcomes_equal_python_evaluator(folder, as_of, trial_file):
     """Differential: trial_to_sql(schema='omop') on the long views == reader + Python evaluator, per criterion."""
     import duckdb
 
@@ -157,7 +159,7 @@ def test_duckdb_outcomes_equal_python_evaluator(folder, as_of):
 
     if not folder.exists():
         pytest.skip("shared sample not present")
-    trial = Trial.from_json((CASES / "trial_long.json").read_text())
+    trial = Trial.from_json((CASES / trial_file).read_text())
     ids = [c.id for c in trial.criteria]
     plan = compile_plan(trial, default_registry(), as_of)
     patients, _ = read(folder, as_of)
