@@ -244,8 +244,9 @@ class LongAssembler:
         if problem is None and day is None:
             problem = f"no date ({when!r})" if when else "no date"
         if problem is None:
-            self._valid.setdefault(pid, {})[concept] = (day, stamp, Measurement(canonical, raw, unit, day, code, comparator),
-                              None if uln is None or conv is None or isinstance(conv, str) else conv.apply(uln))
+            patient_uln = None if uln is None or not isinstance(conv, Conversion) else conv.apply(uln)
+            measurement = Measurement(canonical, raw, unit, day, code, comparator)
+            self._valid.setdefault(pid, {})[concept] = (day, stamp, measurement, patient_uln)
             return
         name = self.registry.concepts[concept].name
         where = f" on {day}" if day else ""
@@ -321,7 +322,8 @@ class LongAssembler:
 
     def leftover_patients(self) -> set[str]:
         """Patients with facts but never built (not in the demographics table)."""
-        return set(self._valid) | set(self._invalid) | set(self._conditions) | set(self._meds)
+        return (set(self._valid) | set(self._invalid) | set(self._conditions) | set(self._meds)
+                | set(self._statuses) | set(self._problems))
 
     def _measurements(self, patient: Patient, valid: dict, invalid: dict) -> None:
         for concept in sorted(valid.keys() | invalid.keys()):
