@@ -151,8 +151,9 @@ def _lone_ages(tokens: list[Token], builder: Builder) -> dict[int, tuple]:
             continue
         core = [t for t in tokens[start:k] if t.type != "OTHER"]
         whole = len(core) == len([t for t in tokens if t.type not in ("COMMA", "OTHER")])
-        # an item of a list is an age only after a person ("Men and women, 40-80 years")
-        person = any(t.type == "PERSON" for t in tokens[:start])
+        # an item of a list is an age when it opens the criterion ("18 to 65 years, inclusive, with ...")
+        # or follows a person ("Men and women, 40-80 years")
+        person = start == 0 or any(t.type == "PERSON" for t in tokens[:start])
         if core and core[0].type in first_tokens and tokens[start] is core[0] and (whole or person):
             ends = _ends(core, 0, "lone_age")
             tree = _parse(core, 0, len(core), "lone_age") if ends and ends[-1] == len(core) else None
