@@ -85,7 +85,8 @@ def default_header(needs: Needs, registry: Registry) -> list[str]:
     kinds = {rule for rule, _code in needs.categories}
     head += ["conditions"] if kinds & {"condition", "status"} else []
     head += ["medications"] if "medication" in kinds else []
-    return head + ["deceased"]
+    # statuses get their own yes/no column (a diagnosis list cannot say "not pregnant")
+    return head + sorted({code for rule, code in needs.categories if rule == "status"})
 
 
 def _layer(inner: exp.Select, alias: str, extra: list[exp.Expression]) -> exp.Select:
