@@ -16,7 +16,7 @@ from sqlglot import exp
 from .readers import wide_cells as wc
 from .registry import Registry, normalize_phrase
 from .sqlgen import col, frag, lit
-from .units import conversion, normalize_unit
+from .units import normalize_unit
 
 # the reader's number: sign, digits with an optional point, optional exponent
 NUMBER = r"[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?"
