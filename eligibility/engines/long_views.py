@@ -158,9 +158,8 @@ def _mapping_tables(con, registry: Registry) -> None:
     loinc = [(code, c.omop[0]) for c in registry.concepts.values() if c.omop for code in c.loinc]
     snomed = [(code, cat.omop[0]) for cat in registry.categories.values() if cat.omop for code in cat.snomed]
     genders = [(sex, cid) for cid, sex in registry.omop_genders.items()]
-    operators = [(op, cid) for cid, op in registry.omop_operators.items() if op != "="]
     for name, rows, types in (("_elig_loinc", loinc, "VARCHAR, BIGINT"), ("_elig_snomed", snomed, "VARCHAR, BIGINT"),
-                              ("_elig_gender", genders, "VARCHAR, BIGINT"), ("_elig_operator", operators, "VARCHAR, BIGINT")):
+                              ("_elig_gender", genders, "VARCHAR, BIGINT")):
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} (map_code {types.split(',')[0]}, concept_id BIGINT)")
         if rows:
             con.executemany(f"INSERT INTO {name} VALUES (?, ?)", rows)
@@ -196,20 +195,21 @@ def _synthea_views(con, folder: Path, registry: Registry) -> None:
 
     scan, c = _scan(_need(folder, "observations"), "date", "patient", "code", "value")
     value = f"TRIM({_col(c, 'value')})"
-    op = f"CASE WHEN {value} LIKE '<=%' THEN '<=' WHEN {value} LIKE '>=%' THEN '>=' " \
-         f"WHEN {value} LIKE '<%' THEN '<' WHEN {value} LIKE '>%' THEN '>' END"
+    # a leading comparator ("<0.1") -> the registry's operator concept id, longest spelling first
+    ops = sorted(((o, cid) for cid, o in registry.omop_operators.items() if o != "="), key=lambda x: -len(x[0]))
+    op = "CASE " + " ".join(f"WHEN starts_with({value}, {_q(o)}) THEN {cid}" for o, cid in ops) + " ELSE 0 END" \
+        if ops else "0"
     number = f"TRY_CAST(LTRIM({value}, '<>=') AS DOUBLE)"
     con.execute(f"""CREATE OR REPLACE VIEW measurement AS
         SELECT {_typed(c['patient'], 'VARCHAR')} AS person_id, COALESCE(l.concept_id, 0) AS measurement_concept_id,
                {_typed(c['date'], 'DATE')} AS measurement_date, {_typed(c['date'], 'TIMESTAMP')} AS measurement_datetime,
-               COALESCE(o.concept_id, 0) AS operator_concept_id, {number} AS value_as_number,
+               CAST({op} AS BIGINT) AS operator_concept_id, {number} AS value_as_number,
                CAST(0 AS BIGINT) AS value_as_concept_id, CAST(0 AS BIGINT) AS unit_concept_id,
                CAST(NULL AS DOUBLE) AS range_low, CAST(NULL AS DOUBLE) AS range_high,
                {_typed(c['code'], 'VARCHAR')} AS measurement_source_value,
                {_typed(_col(c, 'units'), 'VARCHAR')} AS unit_source_value, NULLIF({value}, '') AS value_source_value
         FROM {scan} AS s
-        LEFT JOIN _elig_loinc AS l ON l.map_code = TRIM(s.{c['code']})
-        LEFT JOIN _elig_operator AS o ON o.map_code = {op}""")
+        LEFT JOIN _elig_loinc AS l ON l.map_code = TRIM(s.{c['code']})""")
 
     path = find_table(folder, "conditions")
     if path is None:
