@@ -268,3 +268,9 @@ def test_views_list_missing_files_and_readers_call_them_unknown(tmp_path):
     con = duckdb.connect()
     register_long_views(con, CASES / "synthea_variants")
     assert missing_tables(con) == []
+    # "<0.1" becomes value 0.1 with the registry's "<" operator concept; 4548-4 the HbA1c concept id
+    assert con.execute("SELECT value_as_number, operator_concept_id FROM measurement "
+                       "WHERE value_source_value = '<0.1'").fetchall() == [(0.1, 4171756)]
+    assert con.execute("SELECT DISTINCT measurement_concept_id FROM measurement "
+                       "WHERE measurement_source_value = '4548-4'").fetchall() == [(3004410,)]
+    assert con.execute("SELECT gender_concept_id FROM person ORDER BY _row").fetchall() == [(8532,), (8507,), (None,)]
