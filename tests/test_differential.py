@@ -56,6 +56,9 @@ COLUMNS: dict[str, list[str]] = {
     "systolic bp": near(160) + ["160 mmHg", "159.9 mm Hg"],
     "diastolic bp": near(100) + ["100 mmHg"],
     "fasting plasma glucose": near(270 / 18.016, 15) + ["270 mg/dL", "270.01 mg/dl", "15 mmol/L"],
+    # a second column for the same concept, its unit in the header: the first usable value wins
+    "fasting glucose [mg/dL]": ["270", "270.0000001", "269.99", "271", "15 mmol/L", "4860 mg/L"],
+    "hba1c (mmol/mol)": ["53", "52.99", "53.01", "91", "91.1", "7 %", "108"],
     "medications": ["metformin", "sitagliptin; metformin", "A10BH01", "a10bj06", "GLP-1 receptor agonist",
                     "dapagliflozin|insulin glargine", "tirzepatide", "none", "nil", "aspirin", ";",
                     "Insulin   Glargine", "empagliflozin ; metformin", "1545653", "A10B", "sglt2 inhibitors"],
