@@ -12,7 +12,7 @@ from lark import Token
 from .ir import All, AnyOf, Has, Manual, Not, walk
 from .transform import Qualifier, Within
 from .pieces import (EXCLUSION_MARKERS, NEGATIONS, NOISE, CONTENT_TYPES, SEXES, Group, MeasurePiece, Neutral,
-                     Out, has_key, is_content, is_measure, neighbours, runs, word_of, computable, span_of)
+                     Out, dose_pieces, has_key, is_content, is_measure, neighbours, runs, word_of, computable, span_of)
 
 
 class Assembler:
@@ -172,7 +172,11 @@ class Assembler:
         sexes: list = []
         blockers: list = []        # spans of compiled pieces: unparsed runs stop at them
         neg_at = -1
+        doses = [(span_of(term[a])[0], span_of(term[z - 1])[1])
+                 for a, z in dose_pieces(term, lambda t: getattr(self.has(t), "category", None) == "medication")]
         for piece in term:
+            if any(a <= span_of(piece)[0] and span_of(piece)[1] <= z for a, z in doses):
+                continue
             if isinstance(piece, MeasurePiece):
                 if piece.node is not None:
                     nodes.append(piece.node)
@@ -259,13 +263,15 @@ class Assembler:
                 out.has.append(len(nodes) - 1)
         for q in qualifiers:
             duration = self.b.duration(q.val)
-            hosts = [k for k, n in enumerate(nodes) if not getattr(n, "qualifiers", None)]
+            # the nearest item before the qualifier ("with T2DM treated with metformin for ≥ 3 months")
+            at = self.src(q.span)[0]
+            hosts = [k for k, n in enumerate(nodes) if not getattr(n, "qualifiers", None) and n.span[0] < at]
             if duration is None or not hosts:
                 content.append(q.span)
                 continue
             key = "duration_at_most" if q.op in ("<", "<=") else "duration_at_least"
-            for k in hosts:
-                nodes[k] = nodes[k].model_copy(update={"qualifiers": {key: duration}})
+            k = max(hosts, key=lambda k: nodes[k].span[0])
+            nodes[k] = nodes[k].model_copy(update={"qualifiers": {key: duration}})
         if measured:
             out.has = [k for k, node in enumerate(nodes) if getattr(node, "kind", None) == "has"]
             if out.withins and not out.has:
@@ -284,6 +290,7 @@ class Assembler:
             out.manual = [(min(s[0] for s in content), max(s[1] for s in content))]
             out.withins = []
             return out
+        out.unparsed.extend(doses)
         if out.withins and out.has:
             for k in out.has:
                 nodes[k] = self._window(nodes[k], out.withins[-1])

@@ -326,12 +326,21 @@ def _cover(source: str, start: int, end: int, root: tuple, unparsed: list) -> tu
 
 
 def _attach_qualifiers(pieces: list, builder) -> list:
-    """`for at least 3 months` qualifies the nearest measurement before it (else it stays for a `has`)."""
+    """`for at least 3 months` qualifies the nearest measurement before it, unless a condition or drug
+    named after that measurement is nearer (then it stays for that `has`)."""
     out: list = []
     last = None
-    for piece in pieces:
+    depth = 0
+    optional = False          # inside "with or without X": X imposes nothing, so it hosts nothing
+    for k, piece in enumerate(pieces):
+        if isinstance(piece, Token):
+            depth += (piece.type == "LPAR") - (piece.type == "RPAR")
+            words = [p.value.lower() for p in pieces[max(0, k - 2):k + 1] if isinstance(p, Token)]
+            optional = words[-3:] == ["with", "or", "without"] or optional and piece.type in ("CATEGORY", "WORD")
         if isinstance(piece, assemble.MeasurePiece) and piece.node is not None:
             last = len(out)
+        elif isinstance(piece, Token) and piece.type == "CATEGORY" and depth <= 0 and not optional:
+            last = None       # "aged ≥ 18 with T2DM on metformin for ≥ 3 months": the drug's duration
         if isinstance(piece, Qualifier) and last is not None:
             duration = builder.duration(piece.val)
             host = out[last]

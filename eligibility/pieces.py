@@ -11,7 +11,7 @@ patient patients subject subjects participant participants adult adults people p
 individuals volunteer volunteers men women man woman with the a an any of in on at to by who which that are is be
 been being have has had having was were known history current currently documented diagnosis diagnosed confirmed
 established prior previous previously past presence present evidence treatment treated therapy use using used
-taking receiving received stable screening visit baseline time study entry as per defined either both level levels
+taking receiving received stable dose doses dosage screening visit baseline time study entry as per defined either both level levels
 value values measured measurement test result results sitting seated resting supine serum plasma blood its their
 his her those these this must should will shall can may also only all other such eg e g i ie etc
 transaminase transaminases aminotransferase aminotransferases liver enzymes enzyme consent informed signing signed
@@ -114,3 +114,41 @@ def computable(node) -> bool:
     if kind == "not":
         return computable(node.child)
     return False
+
+
+# A drug's dose written after its name ("metformin (≥ 1500 mg/day)", "metformin 1000-2000 mg daily"):
+# the tree cannot hold a dose, so it is left unparsed beside the drug's `has` instead of making it text.
+_DOSE_TYPES = frozenset({"GE", "GT", "LE", "LT", "EQ", "NUMBER", "DASH", "TO", "SLASH", "UNIT", "BADUNIT", "COMMA"})
+_MASS_WORDS = frozenset({"mg", "g", "mcg", "µg", "μg", "ug", "gram", "grams", "milligram", "milligrams"})
+_DOSE_WORDS = _MASS_WORDS | {"day", "daily", "d", "per", "bid", "tid", "qd", "once", "twice", "a"}
+
+
+def _is_dose(tokens: list) -> bool:
+    if not tokens or not all(isinstance(t, Token) and (t.type in _DOSE_TYPES or t.value.lower() in _DOSE_WORDS)
+                             for t in tokens):
+        return False
+    return any(t.type == "NUMBER" for t in tokens) and any(t.value.lower() in _MASS_WORDS for t in tokens)
+
+
+def dose_pieces(term: list, is_drug) -> list[tuple[int, int]]:
+    """(first, end) index ranges of `term` stating the dose of the drug token before them."""
+    found = []
+    for k, piece in enumerate(term):
+        if not (isinstance(piece, Token) and piece.type == "CATEGORY" and is_drug(piece)):
+            continue
+        j = k + 1
+        while j < len(term) and isinstance(term[j], Token) and (term[j].type == "OF" or word_of(term[j]) in NOISE):
+            j += 1           # "metformin at a stable dose of ..."
+        if j < len(term) and isinstance(term[j], Group):
+            if _is_dose(term[j].items):
+                found.append((j, j + 1))
+            continue
+        end = j
+        while end < len(term) and isinstance(term[end], Token) and (
+                term[end].type in _DOSE_TYPES or term[end].value.lower() in _DOSE_WORDS):
+            end += 1
+        while end > j and term[end - 1].type == "COMMA":
+            end -= 1
+        if end > j and _is_dose(term[j:end]):
+            found.append((j, end))
+    return found

@@ -31,6 +31,7 @@ def assert_node(actual: dict, expected: dict, source: str, where: str) -> None:
             assert_node(actual["child"], value, source, f"{where}.child")
         elif isinstance(value, dict):
             assert isinstance(actual.get(key), dict), f"{where}.{key}: {actual.get(key)!r}"
+            assert value or not actual[key], f"{where}.{key}: {actual[key]!r} is not empty"
             assert_node(actual[key], value, source, f"{where}.{key}")
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             assert actual[key] == pytest.approx(value, rel=1e-4), f"{where}.{key}: {actual[key]!r} != {value!r}"
