@@ -12,7 +12,8 @@ from lark import Token
 from .ir import All, AnyOf, Has, Manual, Not, walk
 from .transform import Qualifier, Within
 from .pieces import (EXCLUSION_MARKERS, NEGATIONS, NOISE, CONTENT_TYPES, SEXES, Group, MeasurePiece, Neutral,
-                     Out, dose_pieces, has_key, is_content, is_measure, neighbours, runs, word_of, computable, span_of)
+                     Out, dose_pieces, has_key, is_content, is_measure, neighbours, runs, word_of, computable, span_of,
+                     sex_alternatives, sex_group, sex_of)
 
 
 class Assembler:
@@ -193,6 +194,8 @@ class Assembler:
                 qualifiers.append(piece)
             elif isinstance(piece, Within):
                 out.withins.append(piece)
+            elif sex_group(piece):
+                sexes.append(piece.span)
             elif isinstance(piece, Group):
                 sub = self.sequence(piece.items)
                 out.unparsed.extend(sub.unparsed)
@@ -253,7 +256,6 @@ class Assembler:
                     nodes.append(self.has(c))
                     blockers.append(span_of(c))
             out.neg = None
-            content.extend(sexes)
         elif sexes and not nodes and not categories and not content:
             content.extend(sexes)        # "(men)": a sex on its own is a constraint the tree does not hold
         else:
@@ -273,6 +275,7 @@ class Assembler:
             k = max(hosts, key=lambda k: nodes[k].span[0])
             nodes[k] = nodes[k].model_copy(update={"qualifiers": {key: duration}})
         if measured:
+            self._sex_specific(nodes, sexes, content, blockers)
             out.has = [k for k, node in enumerate(nodes) if getattr(node, "kind", None) == "has"]
             if out.withins and not out.has:
                 # "HbA1c > 9% within the past 3 months": when it was measured, which the tree cannot hold
@@ -297,6 +300,19 @@ class Assembler:
         if nodes:
             out.node = self.combine(All, nodes)
         return out
+
+    def _sex_specific(self, nodes: list, sexes: list, content: list, blockers: list) -> None:
+        """`creatinine > 1.5 mg/dL (men)`: one measurement and one sex in a term -> all(sex, measurement)."""
+        measures = [k for k, n in enumerate(nodes) if is_measure(n)]
+        sex = sex_of(self.b.norm.text[sexes[0][0]:sexes[0][1]]) if len(sexes) == 1 else None
+        if sex is None or len(measures) != 1:
+            content.extend(sexes)
+            return
+        k = measures[0]
+        has = Has(category="status", code=sex[0], label=sex[1], span=self.src(sexes[0]))
+        pair = sorted((has, nodes[k]), key=lambda n: n.span[0])
+        nodes[k] = All(children=tuple(pair), span=(pair[0].span[0], max(n.span[1] for n in pair)))
+        blockers.append(sexes[0])
 
     def _window(self, node, within: Within):
         duration = self.b.duration(within.val)
@@ -380,7 +396,11 @@ class Assembler:
                 runs.append([node])
             else:
                 runs[-1].append(node)
-        parts = [self.combine(All, run) for run in runs]
+        parts = []
+        for run in runs:
+            part = self.combine(All, run)
+            alt = sex_alternatives(part)
+            parts.extend(alt.children if alt is not part and isinstance(alt, AnyOf) else (alt,))
         result.node = self.combine(AnyOf, parts)
         result.measure = any(o.measure for o in merged)
         return result

@@ -32,6 +32,21 @@ class Builder:
         phrase = self.lexer.phrase(ref.token)
         return phrase.ids if phrase is not None and phrase.kind == "CONCEPT" else ()
 
+    def _dose_ids(self, written: str, vals: list[Val]) -> tuple[str, ...]:
+        """Concepts measuring a dose of the drug written (a synonym "<drug> dose"), when every value
+        carries a unit that fits one of them: "insulin 0.3-1.0 IU/kg/day"; "metformin ≥ 1500 mg" or
+        "insulin treatment ≥ 3 months" is not such a measurement."""
+        from .registry import normalize_phrase
+        phrase = self.lexer.phrase(Token("CATEGORY", written))
+        units = [v.unit for v in vals if v.unit is not None]     # "0.3-1.0 IU/kg": one unit for both
+        if phrase is None or phrase.kind != "CATEGORY" or not units or any(v.bad_unit for v in vals):
+            return ()
+        category = self.registry.categories[phrase.ids[0]]
+        synonyms = self.registry.concept_synonyms
+        ids = tuple(dict.fromkeys(i for name in (category.name, *category.synonyms)
+                                  for i in synonyms.get(normalize_phrase(f"{name} dose"), ())))
+        return tuple(i for i in ids if all(self._fits(i, unit) for unit in units))
+
     def _derived(self, origin: str) -> tuple[str, ...]:
         return tuple(c.id for c in self.registry.concepts.values() if c.derived_from == origin)
 
@@ -51,6 +66,8 @@ class Builder:
         elif subject.kind == "condition":
             phrase = self.lexer.phrase(Token("CATEGORY", subject.category))
             items = [(self._derived(f"condition:{phrase.ids[0]}") if phrase else (), None)]
+        elif subject.kind == "drug":
+            items = [(self._dose_ids(subject.category, values_of(expr)), None)]
         else:
             items = [(self._ids(ref), ref) for ref in subject.concepts]
         if not items or any(not ids for ids, _ in items):

@@ -20,6 +20,9 @@ enrolment enrollment randomization randomisation inclusion date timepoint
 NEGATIONS = frozenset({"no", "not", "without", "non", "never", "none", "absence", "free", "lack"})
 EXCLUSION_MARKERS = frozenset({"excluded", "exclusion", "prohibited", "disallowed", "forbidden"})
 SEXES = frozenset({"male", "males", "female", "females", "men", "women", "man", "woman", "boys", "girls"})
+# the status codes the trial assembler gives the Sex field (eligibility/trials.py), which the evaluators read
+SEX_CODES = {**dict.fromkeys(("male", "males", "men", "man", "boys"), ("sex_male", "male")),
+             **dict.fromkeys(("female", "females", "women", "woman", "girls"), ("sex_female", "female"))}
 CONTENT_TYPES = frozenset({"NUMBER", "UNIT", "BADUNIT", "CONCEPT", "GE", "GT", "LE", "LT", "EQ", "POST_GE", "POST_LE",
                             "POST_AGE", "AGE_CMP", "OF_AGE", "WORD", "OTHER_QUANTITY"})
 
@@ -152,3 +155,45 @@ def dose_pieces(term: list, is_drug) -> list[tuple[int, int]]:
         if end > j and _is_dose(term[j:end]):
             found.append((j, end))
     return found
+
+
+def sex_group(piece) -> bool:
+    """`(men)`, `(in females)`: a parenthesised sex and nothing else."""
+    if not isinstance(piece, Group):
+        return False
+    words = [word_of(p) for p in piece.items]
+    return sum(w in SEXES for w in words) == 1 and all(
+        w in SEXES or w in ("in", "for") for w in words)
+
+
+def sex_of(text: str) -> tuple[str, str] | None:
+    """(status code, label) of the sex named in `text` (`men`, `(females)`), else None."""
+    words = [w for w in text.strip("()[] ").lower().split() if w in SEX_CODES]
+    return SEX_CODES[words[0]] if len(words) == 1 else None
+
+
+def _sex_code(node) -> str | None:
+    """`all(sex, measurement)` as built for "creatinine > 1.5 mg/dL (men)": its sex code, else None."""
+    if getattr(node, "kind", None) != "all" or len(node.children) != 2:
+        return None
+    codes = [c.code for c in node.children if c.kind == "has" and c.category == "status" and c.code.startswith("sex_")]
+    return codes[0] if len(codes) == 1 and any(is_measure(c) for c in node.children) else None
+
+
+def sex_alternatives(node):
+    """`≥ 60 kg for men and ≥ 50 kg for women` is one bound per sex, never both: the per-sex
+    parts of an `all` become one `any` (a man meets the men's bound; the women's part is false)."""
+    from .ir import AnyOf
+    if getattr(node, "kind", None) != "all":
+        return node
+    parts = [c for c in node.children if _sex_code(c) is not None]
+    if len(parts) < 2 or len({_sex_code(c) for c in parts}) < 2:
+        return node
+    either = AnyOf(children=tuple(parts), span=(min(c.span[0] for c in parts), max(c.span[1] for c in parts)))
+    rest = [c for c in node.children if all(c is not p for p in parts)]
+    if not rest:
+        return either.model_copy(update={"span": node.span})
+    first = next(k for k, c in enumerate(node.children) if c is parts[0])
+    children = [c for c in node.children[:first] if c in rest] + [either] + \
+        [c for c in node.children[first:] if all(c is not r for r in node.children[:first]) and any(c is r for r in rest)]
+    return node.model_copy(update={"children": tuple(children)})

@@ -94,10 +94,10 @@ class ConceptRef:
 
 @dataclass
 class Subject:
-    kind: str                         # concept | person | condition | age
+    kind: str                         # concept | person | condition | age | drug
     concepts: list[ConceptRef] = field(default_factory=list)
     joiner: str = "comma"             # or | and | comma | slash
-    category: str | None = None       # condition id for "T2DM for ≥ 1 year"
+    category: str | None = None       # condition or drug as written: "T2DM for ≥ 1 year", "insulin 0.5 U/kg"
     span: Span = (0, 0)
 
 
@@ -275,6 +275,9 @@ class ToPhrases(Transformer):
 
     def person_subject(self, children):
         return Subject("person", span=_span(children))
+
+    def drug_subject(self, children):
+        return Subject("drug", category=children[0].value, span=_span(children))
 
     def condition_subject(self, children):
         category = [c for c in children if isinstance(c, Token) and c.type == "CATEGORY"][0]
