@@ -172,6 +172,12 @@ def vocabulary(registry: Registry) -> Vocabulary:
                 ids.append(concept.id)
             if (concept.derived_from or "").startswith("condition:"):
                 durations.setdefault(header_key(phrase), concept.id)
+        # "T2DM diagnosis date": the condition's own names (the registry no longer lists
+        # "diagnosis of t2dm" as a synonym of the duration; the compiler reads it as the condition)
+        origin = registry.categories.get((concept.derived_from or "").removeprefix("condition:"))
+        for name in (origin.name, *origin.synonyms) if origin is not None else ():
+            for form in ("", "diagnosis of ", "diagnosed with ", "history of "):
+                durations.setdefault(header_key(form + name), concept.id)
     categories: dict[str, str] = {}
     list_names: dict[str, str] = {}
     for cat in registry.categories.values():
