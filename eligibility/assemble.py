@@ -173,8 +173,12 @@ class Assembler:
         sexes: list = []
         blockers: list = []        # spans of compiled pieces: unparsed runs stop at them
         neg_at = -1
-        doses = [(span_of(term[a])[0], span_of(term[z - 1])[1])
-                 for a, z in dose_pieces(term, lambda t: getattr(self.has(t), "category", None) == "medication")]
+        # inclusion only: "on metformin" is necessary for "metformin ≥ 1500 mg/day", but excluding
+        # everyone on metformin for "metformin < 1000 mg/day" would exclude more than the text says
+        negated = any(word_of(p) in NEGATIONS or word_of(p) in EXCLUSION_MARKERS for p in term)
+        doses = [] if self.exclusion or negated else [
+            (span_of(term[a])[0], span_of(term[z - 1])[1])
+            for a, z in dose_pieces(term, lambda t: getattr(self.has(t), "category", None) == "medication")]
         for piece in term:
             if any(a <= span_of(piece)[0] and span_of(piece)[1] <= z for a, z in doses):
                 continue
