@@ -123,7 +123,6 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
         return col(stems[c.name])
 
     raws: list[exp.Expression] = []       # layer 2: canonical numbers before the plausibility check
-    lazy: dict[str, exp.Expression] = {}
 
     def number(c: Column, concept: str) -> tuple[exp.Expression, exp.Expression]:
         stem = t(c).name
@@ -170,9 +169,7 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
                    .when(exp.and_(sc.present(b), exp.Is(this=born, expression=exp.null()), exp.Is(this=value, expression=exp.null())),
                          frag("'birth date ''' || :b || ''' is not a date'", b=b), copy=False).else_(why, copy=False))
         keep(feature("v", concept), value)
-        # why a value is unusable is only needed to explain a non-pass row: computed there, lazily
-        lazy[feature("r", concept)] = why
-        fnames.append(feature("r", concept))
+        keep(feature("r", concept), why)
     for concept in sorted(needs.uln):
         ulns = [number(c, concept)[0] for c in of("uln", concept)]
         if ulns:
@@ -194,10 +191,9 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
             keep(feature("d", cid), exp.Case().when(sc._in(low, ("pass", "fail")), low, copy=False))
     layer0 = exp.select(*cells).from_(table, copy=False)
     layered = _layer(_layer(_layer(layer0, "cells", parts), "parts", raws), "raws", values)
-    # every layer's columns pass through (the lazy explanations read them)
-    source = exp.select(exp.Star()).from_(exp.alias_(exp.Paren(this=layered), "parsed", copy=False), copy=False)
-    source.meta["lazy"] = lazy
-    return source, fnames
+    # Explicit feature columns: PostgreSQL pulls simple subqueries up and substitutes each
+    # column's expression wherever it is referenced, so what goes up must stay small.
+    return exp.select(*feats).from_(exp.alias_(exp.Paren(this=layered), "parsed", copy=False), copy=False), fnames
 
 
 def keep_category(rule, code, registry, of, t, keep) -> None:

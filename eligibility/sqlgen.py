@@ -240,8 +240,7 @@ def _number_text(value: exp.Expression) -> exp.Expression:
     return exp.cast(value, "VARCHAR", copy=False)
 
 
-def criterion_detail(criterion: ir.Criterion, registry: Registry, columns: set[str],
-                     lazy: dict[str, exp.Expression] | None = None) -> exp.Expression:
+def criterion_detail(criterion: ir.Criterion, registry: Registry, columns: set[str]) -> exp.Expression:
     """Short text naming the values a criterion looked at: 'BMI 22.1 kg/m2', 'HbA1c missing'."""
     parts: list[exp.Expression] = []
     seen: set[str] = set()
@@ -255,7 +254,7 @@ def criterion_detail(criterion: ir.Criterion, registry: Registry, columns: set[s
                 parts.append(lit(f"{name}: no data column"))
                 continue
             unit = display_unit(concept.canonical_unit)
-            why = (lazy[r].copy() if lazy and r in lazy else col(r)) if r in columns else exp.null()
+            why = col(r) if r in columns else exp.null()
             parts.append(frag(
                 "CASE WHEN :v IS NOT NULL THEN :name || ' ' || :num || ' ' || :unit "
                 "WHEN :why IS NOT NULL THEN :name || ' ' || :why ELSE :name || ' missing' END",
@@ -308,23 +307,22 @@ def review_text(criterion: ir.Criterion) -> str:
 
 def _reason(criterion: ir.Criterion, outcome: exp.Expression, detail: exp.Expression) -> exp.Expression:
     """`I3 fail: <values>` for a failing or unknown criterion, `I7 review: <what to decide>` (a literal)."""
-    case = exp.Case(this=outcome)
-    for word in ("fail", "unknown"):
-        head = f"{criterion.id} {word}: "
-        text = lit(head + detail.name) if isinstance(detail, exp.Literal) else exp.DPipe(this=lit(head), expression=detail.copy())
-        case = case.when(lit(word), text, copy=False)
-    return case.when(lit("review"), lit(f"{criterion.id} review: {review_text(criterion)}"), copy=False)
+    # the detail appears once in the query (engines that inline subqueries would copy it per branch)
+    said = frag(":id || ' ' || :o || ': ' || :x", id=criterion.id, o=outcome.copy(), x=detail)
+    return (exp.Case().when(exp.EQ(this=outcome.copy(), expression=lit("review")),
+                            lit(f"{criterion.id} review: {review_text(criterion)}"), copy=False)
+            .when(exp.NEQ(this=outcome.copy(), expression=lit("pass")), said, copy=False))
 
 
 def final_select(trial: ir.Trial, outcomes: exp.Select, registry: Registry, columns: set[str], *, order: bool,
-                 deceased: bool = False, lazy: dict[str, exp.Expression] | None = None) -> exp.Select:
+                 deceased: bool = False) -> exp.Select:
     ids = [c.id for c in trial.criteria]
     oc = {i: col(i) for i in ids}
     any_fail = exp.or_(*[exp.EQ(this=oc[i], expression=lit("fail")) for i in ids], copy=False) if ids else exp.false()
     all_pass = exp.and_(*[exp.EQ(this=oc[i], expression=lit("pass")) for i in ids], copy=False) if ids else exp.true()
     verdict = exp.Case().when(any_fail, lit("ineligible"), copy=False).when(all_pass, lit("eligible"), copy=False).else_(lit("needs_review"), copy=False)
     # the explanation is built only for rows where the criterion did not pass (CASE evaluates lazily)
-    reasons = [_reason(c, oc[c.id], criterion_detail(c, registry, columns, lazy)) for c in trial.criteria]
+    reasons = [_reason(c, oc[c.id], criterion_detail(c, registry, columns)) for c in trial.criteria]
     if deceased:
         verdict = exp.Case().when(col("deceased"), lit("ineligible"), copy=False).else_(verdict, copy=False)
         reasons.insert(0, frag("CASE WHEN :d THEN 'deceased' END", d=col("deceased")))
@@ -342,8 +340,7 @@ def screening_query(trial: ir.Trial, source: exp.Select, columns: Iterable[str],
     registry = registry or default_registry()
     columns = set(columns)
     return final_select(trial, outcomes_select(trial, source, columns, registry), registry, columns,
-                        order=order and "_row" in columns, deceased="deceased" in columns,
-                        lazy=source.meta.get("lazy"))
+                        order=order and "_row" in columns, deceased="deceased" in columns)
 
 
 def render(query: exp.Expression, dialect: str) -> str:

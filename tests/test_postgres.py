@@ -5,6 +5,8 @@ scripts/run-tests starts a private server on loopback and exports ELIGIBILITY_PG
 from __future__ import annotations
 
 import os
+from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,7 @@ from eligibility.sqlgen import trial_to_sql
 from sql_engines_data import AS_OF, HEADER, duckdb_results, patients, trials, write_csv
 
 DSN = os.environ.get("ELIGIBILITY_PG_DSN")
+OMOP = Path("/work/shared/data/omop_eunomia")
 pytestmark = pytest.mark.skipif(not DSN, reason="ELIGIBILITY_PG_DSN not set (run through scripts/run-tests)")
 
 
@@ -48,3 +51,41 @@ def test_postgres_matches_duckdb(loaded, which):
     assert not differing
     # the data is varied enough that every verdict occurs
     assert {v[0] for v in expected.values()} >= {"ineligible", "needs_review"}
+
+
+@pytest.fixture(scope="module")
+def omop_loaded():
+    """The Eunomia OMOP CDM sample, as the DuckDB views present it, copied into schema `cdm` on PostgreSQL."""
+    import duckdb
+    import psycopg
+
+    from eligibility.engines.long_views import TABLES, register_long_views
+
+    pg_type = {"VARCHAR": "TEXT", "BIGINT": "BIGINT", "INTEGER": "INTEGER", "DOUBLE": "DOUBLE PRECISION",
+               "DATE": "DATE", "TIMESTAMP": "TIMESTAMP"}
+    duck = duckdb.connect()
+    register_long_views(duck, OMOP)
+    with psycopg.connect(DSN, autocommit=True) as con:
+        con.execute("DROP SCHEMA IF EXISTS cdm CASCADE")
+        con.execute("CREATE SCHEMA cdm")
+        for table, columns in TABLES.items():
+            con.execute(f"CREATE TABLE cdm.{table} ({', '.join(f'{c} {pg_type[t]}' for c, t in columns.items())})")
+            rows = duck.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()
+            with con.cursor().copy(f"COPY cdm.{table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+    return duck
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["seed-trial", "example-trial"])
+def test_postgres_omop_matches_duckdb(omop_loaded, which):
+    import psycopg
+
+    trial = trials()[which]
+    as_of = date(2019, 6, 1)
+    duck_sql = trial_to_sql(trial, dialect="duckdb", schema="omop", as_of=as_of, registry=default_registry())
+    expected = {r[0]: (r[1], *r[3:]) for r in omop_loaded.execute(duck_sql).fetchall()}
+    pg_sql = trial_to_sql(trial, dialect="postgres", schema="omop", table="cdm", as_of=as_of, registry=default_registry())
+    with psycopg.connect(DSN) as con:
+        got = {r[0]: (r[1], *r[3:]) for r in con.execute(pg_sql).fetchall()}
+    assert len(expected) == 28 and got == expected
