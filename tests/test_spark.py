@@ -1,6 +1,8 @@
 """The spark-dialect SQL on Apache Spark (local mode) gives DuckDB's outcomes for every patient."""
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from eligibility.registry import default_registry
@@ -41,3 +43,29 @@ def test_spark_matches_duckdb(spark_table, which):
     assert len(got) == len(expected) == 400
     differing = {pid: (got[pid], expected[pid]) for pid in expected if got[pid] != expected[pid]}
     assert not differing
+
+
+def test_spark_omop_matches_duckdb(spark_table):
+    """The omop-schema SQL on Spark, over the Eunomia sample as the DuckDB views present it."""
+    import duckdb
+    from pyspark.sql.types import (DateType, DoubleType, IntegerType, LongType, StringType, StructField,
+                                   StructType, TimestampType)
+
+    from eligibility.engines.long_views import TABLES, register_long_views
+
+    spark, _path = spark_table
+    kinds = {"VARCHAR": StringType(), "BIGINT": LongType(), "INTEGER": IntegerType(), "DOUBLE": DoubleType(),
+             "DATE": DateType(), "TIMESTAMP": TimestampType()}
+    duck = duckdb.connect()
+    register_long_views(duck, "/work/shared/data/omop_eunomia")
+    for table, columns in TABLES.items():
+        rows = duck.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()
+        schema = StructType([StructField(c, kinds[t]) for c, t in columns.items()])
+        spark.createDataFrame(rows, schema).createOrReplaceTempView(table)
+    as_of = date(2019, 6, 1)
+    for trial in trials():
+        expected = {r[0]: (r[1], *r[3:]) for r in duck.execute(
+            trial_to_sql(trial, dialect="duckdb", schema="omop", as_of=as_of)).fetchall()}
+        got = {r[0]: (r[1], *r[3:]) for r in (tuple(x) for x in spark.sql(
+            trial_to_sql(trial, dialect="spark", schema="omop", as_of=as_of)).collect())}
+        assert len(expected) == 28 and got == expected
