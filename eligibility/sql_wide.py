@@ -110,17 +110,18 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
     cells = [exp.alias_(sc.text(sql_name(columns[0])), "patient_id", quoted=True, copy=False)]
     if row_column:
         cells.append(exp.alias_(col(row_column), "_row", quoted=True, copy=False))
-    stems: dict[str, str] = {}
+    stems: dict[int, str] = {}
     parts: list[exp.Expression] = []
     values: list[exp.Expression] = []
     feats: list[exp.Expression] = [col("patient_id")] + ([col("_row")] if row_column else [])
     fnames = ["patient_id"] + (["_row"] if row_column else [])
 
     def t(c: Column) -> exp.Column:
-        if c.name not in stems:
-            stems[c.name] = f"t{len(stems)}"
-            cells.append(exp.alias_(sc.text(sql_name(c)), stems[c.name], quoted=True, copy=False))
-        return col(stems[c.name])
+        # keyed by position: a header may repeat a name
+        if c.index not in stems:
+            stems[c.index] = f"t{len(stems)}"
+            cells.append(exp.alias_(sc.text(sql_name(c)), stems[c.index], quoted=True, copy=False))
+        return col(stems[c.index])
 
     raws: list[exp.Expression] = []       # layer 2: canonical numbers before the plausibility check
 

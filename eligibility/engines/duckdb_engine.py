@@ -11,6 +11,8 @@ Python engine, and the summary says so.
 from __future__ import annotations
 
 import csv
+import os
+import shutil
 import sys
 import tempfile
 import time
@@ -131,29 +133,23 @@ def screen_duckdb(trial: Trial, source_paths: list[Path], *, output: str | None,
     select = f"SELECT COALESCE(patient_id, '') AS patient_id, verdict, NULLIF(reasons, '') AS reasons, " \
              f"{', '.join(_quote(i) for i in ids)} FROM ({sql})"
     try:
-        if output is not None:
-            try:
-                con.execute(f"COPY ({select}) TO {_sql_string(output)} (FORMAT csv, HEADER true)")
-            except Exception as exc:
-                # the parallel scanner cannot pad short rows in a file with quoted line breaks:
-                # the file is read again, by one thread (COPY rewrites the output from the start)
-                if "parallel=false" not in str(exc):
-                    raise
-                select = select.replace("parallel=true", "parallel=false")
-                con.execute(f"COPY ({select}) TO {_sql_string(output)} (FORMAT csv, HEADER true)")
-            _count(con, f"read_csv({_sql_string(output)}, all_varchar=true, header=true)", ids, summary)
-        else:
-            # rows go out as they come, so there is no second try: one thread reads every file shape
-            cursor = con.execute(select.replace("parallel=true", "parallel=false"))
-            writer = csv.writer(sys.stdout, lineterminator="\n")
-            writer.writerow(["patient_id", "verdict", "reasons", *ids])
-            while rows := cursor.fetchmany(10_000):
-                for row in rows:
-                    writer.writerow(["" if v is None else v for v in row])
-                    summary.rows += 1
-                    summary.verdicts[row[1]] += 1
-                    for cid, outcome in zip(ids, row[3:]):
-                        summary.outcomes.setdefault(cid, Counter())[outcome] += 1
+        # stdout gets the results only once they are complete, so a file DuckDB gives up on
+        # half-way (bad bytes) can still go to the Python engine without duplicated rows
+        target = output if output is not None else _spool()
+        try:
+            con.execute(f"COPY ({select}) TO {_sql_string(target)} (FORMAT csv, HEADER true)")
+        except Exception as exc:
+            # the parallel scanner cannot pad short rows in a file with quoted line breaks:
+            # the file is read again, by one thread (COPY rewrites the output from the start)
+            if "parallel=false" not in str(exc):
+                raise
+            select = select.replace("parallel=true", "parallel=false")
+            con.execute(f"COPY ({select}) TO {_sql_string(target)} (FORMAT csv, HEADER true)")
+        _count(con, f"read_csv({_sql_string(target)}, all_varchar=true, header=true)", ids, summary)
+        if output is None:
+            with open(target, encoding="utf-8", newline="") as spooled:
+                shutil.copyfileobj(spooled, sys.stdout)
+            Path(target).unlink()
     except Exception as exc:   # duckdb.Error: unreadable bytes and the like -> the Python reader decides
         if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
             raise
@@ -164,6 +160,12 @@ def screen_duckdb(trial: Trial, source_paths: list[Path], *, output: str | None,
         con.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _spool() -> str:
+    handle, name = tempfile.mkstemp(prefix="eligibility-", suffix=".csv")
+    os.close(handle)
+    return name
 
 
 def _quote(name: str) -> str:
