@@ -26,7 +26,7 @@ WITH p AS (
          TRY_CAST(c4 AS DOUBLE) AS bmi, TRY_CAST(c5 AS DOUBLE) AS ins,
          CASE WHEN c6 LIKE '% mmol/mol' THEN 0.09148 * TRY_CAST(split_part(c6, ' ', 1) AS DOUBLE) + 2.152
               ELSE TRY_CAST(c6 AS DOUBLE) END AS a1c,
-         CASE WHEN c7 LIKE '% pmol/L' THEN TRY_CAST(split_part(c7, ' ', 1) AS DOUBLE) / 331.0
+         CASE WHEN c7 LIKE '% pmol/L' THEN 0.0030203 * TRY_CAST(split_part(c7, ' ', 1) AS DOUBLE)
               ELSE TRY_CAST(c7 AS DOUBLE) END AS cpep,
          NULLIF(lower(c8), '') AS meds, NULLIF(lower(c9), '') AS conds, lower(c10) AS preg
   FROM read_csv('{path}', header=true, all_varchar=true, names=[{names}]))
@@ -36,7 +36,7 @@ SELECT id,
   CASE WHEN bmi BETWEEN 24 AND 40 THEN 'pass' WHEN bmi IS NULL THEN 'unknown' ELSE 'fail' END AS i3,
   CASE WHEN ins NOT BETWEEN 0.5 AND 1.0 OR regexp_matches(meds, 'gliptin|glutide|gliflozin') THEN 'fail' ELSE 'review' END AS i4,
   CASE WHEN a1c BETWEEN 7 AND 12 THEN 'pass' WHEN a1c IS NULL THEN 'unknown' ELSE 'fail' END AS i5,
-  CASE WHEN cpep >= 1 THEN 'pass' WHEN cpep IS NULL THEN 'unknown' ELSE 'fail' END AS i6,
+  CASE WHEN cpep >= 1 - 1e-9 THEN 'pass' WHEN cpep IS NULL THEN 'unknown' ELSE 'fail' END AS i6,
   'review' AS i7,
   CASE WHEN regexp_matches(conds, 'drug abuse|f1[0-9]') OR preg = 'yes' THEN 'fail' ELSE 'review' END AS e2
 FROM p) TO '{out}' (HEADER)
@@ -61,6 +61,20 @@ def run_hand(path: Path, out: Path) -> float:
     names = ", ".join(f"'c{i}'" for i in range(11))
     con.execute(HAND.format(path=path, out=out, as_of=AS_OF, mmdd=AS_OF[5:7] + AS_OF[8:10], names=names))
     return time.perf_counter() - start
+
+
+def agreement(a: Path, b: Path) -> float:
+    """Share of (patient, criterion) outcomes on which (a) and (b) agree: the baseline must compute the same thing."""
+    import duckdb
+
+    con = duckdb.connect()
+    ids = ["age", "I2", "I3", "I4", "I5", "I6", "I7", "E2"]
+    same = " + ".join(f'(x."{i}" = y."{i.lower()}")::INT' for i in ids)
+    (total, agree), = con.execute(
+        f"SELECT count(*) * {len(ids)}, sum({same}) FROM "
+        f"(SELECT row_number() OVER () AS n, * FROM read_csv('{a}', all_varchar=true, parallel=false)) x JOIN "
+        f"(SELECT row_number() OVER () AS n, * FROM read_csv('{b}', all_varchar=true, parallel=false)) y USING (n)").fetchall()
+    return agree / total
 
 
 def run_python(path: Path, sample: int) -> float:
@@ -89,15 +103,17 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="elig-bench-"))
     sizes = [args.patients] + ([10_000_000] if args.big else [])
-    print("| patients | (a) eligibility screen (s) | (b) hand-written DuckDB (s) | (a)/(b) | peak RSS (a) MB | (c) Python patients/s |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| patients | (a) eligibility screen (s) | (b) hand-written DuckDB (s) | (a)/(b) | peak RSS (a) MB "
+          "| (c) Python patients/s | (a) = (b) outcomes |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for n in sizes:
         data = work / f"patients_{n}.csv"
         subprocess.run([sys.executable, str(ROOT / "benchmarks/gen_patients.py"), str(n), str(data)], check=True)
         a, rss = run_cli(data, work / "a.csv")
         b = run_hand(data, work / "b.csv")
         c = run_python(data, args.sample) if n == sizes[0] else float("nan")
-        print(f"| {n:,} | {a:.1f} | {b:.1f} | {a / b:.2f} | {rss:,.0f} | {c:,.0f} |")
+        same = agreement(work / "a.csv", work / "b.csv")
+        print(f"| {n:,} | {a:.1f} | {b:.1f} | {a / b:.2f} | {rss:,.0f} | {c:,.0f} | {same:.2%} |")
         data.unlink()
 
 
