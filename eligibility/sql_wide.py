@@ -170,10 +170,9 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
                    .when(exp.and_(sc.present(b), exp.Is(this=born, expression=exp.null()), exp.Is(this=value, expression=exp.null())),
                          frag("'birth date ''' || :b || ''' is not a date'", b=b), copy=False).else_(why, copy=False))
         keep(feature("v", concept), value)
-        # one layer up, and only where the value is missing: most rows pay a NULL test
-        feats.append(exp.alias_(exp.Case().when(exp.Is(this=col(feature("v", concept)), expression=exp.null()), why,
-                                                copy=False), feature("r", concept), quoted=True, copy=False))
-        fnames.append(feature("r", concept))
+        # (kept in the same layer as the value: PostgreSQL inlines a column's expression into every
+        # reference above it, so a reason built on the value one layer up multiplies the query)
+        keep(feature("r", concept), why)
     for concept in sorted(needs.uln):
         ulns = [number(c, concept)[0] for c in of("uln", concept)]
         if ulns:
