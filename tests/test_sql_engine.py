@@ -66,3 +66,13 @@ def test_stdout_output_matches_file_output(tmp_path):
     assert result.exit_code == 0
     lines = [r[:2] + r[3:] for r in csv.reader(io.StringIO(result.stdout))]
     assert lines == to_file
+
+
+def test_several_files_read_in_order(tmp_path):
+    first = write(tmp_path / "a.csv", "patient_id,HbA1c\na1,7.5\na2,6\n")
+    second = write(tmp_path / "b.csv", "patient_id,HbA1c\nb1,8\nb2,x\n")
+    result = CliRunner().invoke(main, ["screen", TRIAL, str(first), str(second), "-o", str(tmp_path / "out.csv"),
+                                       "--as-of", "2024-06-01", "--engine", "duckdb"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader((tmp_path / "out.csv").open(encoding="utf-8")))
+    assert [r[0] for r in rows[1:]] == ["a1", "a2", "b1", "b2"]      # each file's header skipped
