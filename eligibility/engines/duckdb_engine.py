@@ -7,6 +7,12 @@ results.  The plan is a pure projection, so DuckDB streams it and keeps
 insertion order; memory is capped and may spill to a temp directory.  Files
 DuckDB cannot read faithfully (not UTF-8, a quoted header line) go to the
 Python engine, and the summary says so.
+
+A Synthea or OMOP folder (`--engine duckdb`) runs the OMOP-schema query of
+eligibility.sqlgen over the views of engines/long_views.py (latest value in the
+lookback window as a window query), rows in the person file's order.  `auto`
+keeps such folders on the Python readers, which also count unknown codes for
+the summary.
 """
 from __future__ import annotations
 
@@ -111,25 +117,31 @@ def screen_duckdb(trial: Trial, source_paths: list[Path], *, output: str | None,
     paths = [Path(p) for p in source_paths]
     formats = {detect_format(p) for p in paths} if input_format == "auto" else {input_format}
     reason = None
-    if formats != {"wide"}:
+    long_data = formats <= {"synthea", "omop"} and len(paths) == 1
+    if formats != {"wide"} and not long_data:
         reason = f"{'/'.join(sorted(formats))} data is read by the Python engine"
     elif fmt != "csv":
         reason = "--format jsonl carries full explanations, which the Python engine writes"
     sql = None
     notes: list[str] = []
+    con = _connect()
     if reason is None:
         try:
-            sql = build_query(trial, paths, as_of=as_of, registry=registry, notes=notes)
+            if long_data:
+                sql = _long_query(con, trial, paths[0], formats.pop(), as_of=as_of,
+                                  lookback_days=lookback_days, registry=registry)
+            else:
+                sql = build_query(trial, paths, as_of=as_of, registry=registry, notes=notes)
         except _Fallback as why:
             reason = str(why)
     if sql is None:
+        con.close()
         return _python(trial, paths, output=output, fmt=fmt, as_of=as_of, lookback_days=lookback_days,
                        registry=registry, input_format=input_format, note=f"python engine used: {reason}")
     ids = [c.id for c in trial.criteria]
     summary = ScreenSummary(_title(trial, paths[0]), as_of, output or "stdout", "duckdb", ids)
     summary.problems.extend(notes)
     started = time.perf_counter()
-    con = _connect()
     select = f"SELECT COALESCE(patient_id, '') AS patient_id, verdict, NULLIF(reasons, '') AS reasons, " \
              f"{', '.join(_quote(i) for i in ids)} FROM ({sql})"
     try:
@@ -160,6 +172,24 @@ def screen_duckdb(trial: Trial, source_paths: list[Path], *, output: str | None,
         con.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _long_query(con, trial: Trial, folder: Path, fmt: str, *, as_of: date, lookback_days: int,
+                registry: Registry) -> str:
+    """The OMOP-schema query over views of a Synthea/OMOP folder, rows in the person file's order."""
+    from ..sqlgen import trial_to_sql
+    from .long_views import missing_tables, register_long_views
+
+    register_long_views(con, folder, fmt, registry=registry)
+    missing = missing_tables(con)
+    if missing:
+        # an absent file means "not known", which the SQL would read as "none": the readers decide
+        raise _Fallback(f"{folder} has no {' / '.join(missing)} file")
+    sql = trial_to_sql(trial, dialect="duckdb", schema="omop", table=None, as_of=as_of,
+                       lookback_days=lookback_days)
+    return (f"SELECT q.* FROM ({sql}) AS q JOIN (SELECT CAST(person_id AS VARCHAR) AS pid, "
+            f"row_number() OVER () AS input_row FROM person) AS o ON CAST(q.patient_id AS VARCHAR) = o.pid "
+            f"ORDER BY o.input_row")
 
 
 def _spool() -> str:
