@@ -71,33 +71,48 @@ def _scan(paths: list[Path], width: int, delimiter: str, parallel: bool = True) 
 
 
 def build_query(trial: Trial, paths: list[Path], *, as_of: date, registry: Registry, parallel: bool = True,
-                notes: list[str] | None = None) -> str:
-    """The DuckDB query screening these wide CSV files (they must share one header)."""
-    from sqlglot import exp
+                notes: list[str] | None = None, lookback_days: int = 365) -> str:
+    """The DuckDB query screening these wide CSV files (they must share one header).
 
-    from ..sql_wide import wide_source
-    from ..sqlgen import screening_query, trial_needs
+    The query text is cached on disk (engines/query_cache.py): a repeated run
+    with the same trial, header, as-of date and registry skips sqlglot entirely.
+    """
+    from . import query_cache
 
     headers = [_header(p) for p in paths]
     if len({(tuple(h), d) for h, d in headers}) != 1:
         raise _Fallback("the files have different headers")
     header, delimiter = headers[0]
-    needs = trial_needs(trial)
-    table = exp.Anonymous(this="__SCAN__")
-    try:
-        source, columns = wide_source(table, header, needs, registry=registry, as_of=as_of,
-                                      names=[f"c{i}" for i in range(len(header))], fast=True)
-    except ValueError as exc:   # no id column
-        raise DataInputError(f"{paths[0]}: {exc}", code="E-DATA-NO-ID", file=str(paths[0])) from None
-    from ..sql_wide import classify
-
-    known = {c.name for c in classify(header, registry)}
-    ignored = [h for h in header if h not in known]
+    key = query_cache.fingerprint(trial.to_json(), header, delimiter, as_of=as_of, lookback_days=lookback_days,
+                                  registry=registry, variant="duckdb-wide")
+    cached = query_cache.load(key)
+    if cached is None:
+        try:
+            cached = _wide_query(trial, header, as_of=as_of, registry=registry)
+        except ValueError as exc:   # no id column
+            raise DataInputError(f"{paths[0]}: {exc}", code="E-DATA-NO-ID", file=str(paths[0])) from None
+        query_cache.save(key, *cached)
+    sql, ignored = cached
     if ignored and notes is not None:
         notes.append(f"{paths[0].name}: unknown columns ignored: {', '.join(ignored)}")
-    query = screening_query(trial, source, columns, registry=registry)
-    sql = query.sql(dialect="duckdb")
     return sql.replace("__SCAN__()", _scan(paths, len(header), delimiter, parallel))
+
+
+def _wide_query(trial: Trial, header: list[str], *, as_of: date, registry: Registry) -> tuple[str, list[str]]:
+    """(query text with a `__SCAN__()` placeholder for the file scan, header cells the query ignores)."""
+    from sqlglot import exp
+
+    from ..sql_wide import classify, wide_source
+    from ..sqlgen import screening_query, trial_needs
+
+    needs = trial_needs(trial)
+    table = exp.Anonymous(this="__SCAN__")
+    source, columns = wide_source(table, header, needs, registry=registry, as_of=as_of,
+                                  names=[f"c{i}" for i in range(len(header))], fast=True)
+    known = {c.name for c in classify(header, registry)}
+    ignored = [h for h in header if h not in known]
+    query = screening_query(trial, source, columns, registry=registry)
+    return query.sql(dialect="duckdb"), ignored
 
 
 def _connect():
@@ -131,7 +146,8 @@ def screen_duckdb(trial: Trial, source_paths: list[Path], *, output: str | None,
                 sql = _long_query(con, trial, paths[0], formats.pop(), as_of=as_of,
                                   lookback_days=lookback_days, registry=registry)
             else:
-                sql = build_query(trial, paths, as_of=as_of, registry=registry, notes=notes)
+                sql = build_query(trial, paths, as_of=as_of, registry=registry, notes=notes,
+                                  lookback_days=lookback_days)
         except _Fallback as why:
             reason = str(why)
     if sql is None:
