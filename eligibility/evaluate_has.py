@@ -6,6 +6,7 @@ the patient's lists, where None means unknown and a set lists everything known.
 from __future__ import annotations
 
 from . import explain as words
+from .category_rules import broader_codes, other_sexes
 from .ir import Has
 from .patient import Patient
 from .registry import normalize_phrase
@@ -25,9 +26,9 @@ def build_has(builder, node: Has):
     elif node.category == "medication":
         fn, ex = _medication(builder, code, label)
     elif node.category == "status":
-        fn, ex = _status(code, label)
+        fn, ex = _status(code, label, other_sexes(cat))
     else:
-        fn, ex = _condition(code, label)
+        fn, ex = _condition(code, label, other_sexes(cat))
     duration = node.qualifiers.get("duration_at_least")
     if node.within is None and duration is None:
         return fn, ex
@@ -62,14 +63,19 @@ def _sex(want: str):
     return fn, ex
 
 
-def _condition(code: str, label: str):
+def _not_applicable(label: str, sex: str) -> tuple[int, list[str]]:
+    return F, [f"{label}: not applicable ({sex})"]
+
+
+def _condition(code: str, label: str, excluded: tuple[str, ...] = ()):
+    # order: the item's own yes/no column, a list naming it, a sex it cannot apply to, the rest of the list
     def fn(p: Patient) -> int:
         s = p.statuses.get(code)
         if s is not None:
             return (T if s else F) if s.__class__ is bool else U
         c = p.conditions
         if c is None:
-            return U
+            return F if p.sex in excluded else U
         return T if code in c else F
 
     def ex(p: Patient, detail: bool):
@@ -77,6 +83,8 @@ def _condition(code: str, label: str):
         if s is not None:
             return _column(s, label)
         if p.conditions is None:
+            if p.sex in excluded:
+                return _not_applicable(label, p.sex)
             return U, [f"{label}: conditions not recorded"]
         if code in p.conditions:
             return T, [f"{label} on the conditions list"]
@@ -84,13 +92,16 @@ def _condition(code: str, label: str):
     return fn, ex
 
 
-def _status(code: str, label: str):
+def _status(code: str, label: str, excluded: tuple[str, ...] = ()):
+    # a diagnosis list never says "not pregnant"; a known sex the status cannot apply to does
     def fn(p: Patient) -> int:
         s = p.statuses.get(code)
         if s is not None:
             return (T if s else F) if s.__class__ is bool else U
         c = p.conditions
-        return T if c is not None and code in c else U
+        if c is not None and code in c:
+            return T
+        return F if p.sex in excluded else U
 
     def ex(p: Patient, detail: bool):
         s = p.statuses.get(code)
@@ -98,6 +109,8 @@ def _status(code: str, label: str):
             return _column(s, label)
         if p.conditions is not None and code in p.conditions:
             return T, [f"{label} on the conditions list"]
+        if p.sex in excluded:
+            return _not_applicable(label, p.sex)
         return U, [f"{label} not recorded"]
     return fn, ex
 
@@ -113,6 +126,9 @@ def _medication(builder, code: str, label: str):
         prefixes = (ingredient.atc.upper(),) if ingredient else ()
         members = frozenset({ingredient.name.lower() if ingredient else code.lower()})
     atc_names = builder.atc_names
+    # a listed group containing the asked class (A10B for DPP-4 inhibitors) may hide a member
+    broader = broader_codes(prefixes)
+    group_names = {p.upper(): c.name for c in registry.categories_of("medication") for p in c.atc}
 
     def member(token: str) -> bool:
         return token in members or token.startswith(prefixes)
@@ -128,7 +144,8 @@ def _medication(builder, code: str, label: str):
             return U
         answer = seen.get(meds)
         if answer is None:
-            answer = T if any(t in members or t.startswith(prefixes) for t in meds) else F
+            answer = T if any(t in members or t.startswith(prefixes) for t in meds) else \
+                U if not broader.isdisjoint(meds) else F
             if len(seen) >= 65536:
                 seen.clear()
             seen[meds] = answer
@@ -151,6 +168,9 @@ def _medication(builder, code: str, label: str):
             return T, [f"takes {', '.join(names(hits))} ({label})"]
         if not meds:
             return F, [f"no {label}: no medications"]
+        if wide := sorted(broader.intersection(meds)):
+            shown = [group_names.get(t, t) for t in wide]
+            return U, [f"listed {', '.join(repr(s) for s in shown)} may include {label}"]
         return F, [f"no {label} among medications ({words.listed(names(meds))})"]
     return fn, ex
 

@@ -58,6 +58,9 @@ class Category(BaseModel):
     omop: tuple[int, ...] = ()
     atc: tuple[str, ...] = ()
     members: tuple[str, ...] = ()
+    # sexes the category can apply to (empty: any); a patient of another known sex is FALSE
+    # unless the data says otherwise (docs/patient-data.md §4)
+    sexes: tuple[Literal["female", "male"], ...] = ()
 
 
 class Ingredient(BaseModel):

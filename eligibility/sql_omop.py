@@ -32,6 +32,7 @@ from datetime import date, timedelta
 import sqlglot
 from sqlglot import exp
 
+from .category_rules import other_sexes
 from .readers.observations import code_map
 from .registry import Registry
 from .sqlgen import Needs, feature
@@ -81,6 +82,13 @@ def _measurement_maps(needs: Needs, registry: Registry):
                 continue
             by_src.append((concept, spelling.strip().lower(), conv.scale, conv.offset))
     return wanted, ids, loinc, by_id, by_src, plaus
+
+
+def _sex(registry: Registry) -> str:
+    """The person's sex ('female'/'male', NULL when unknown), as the OMOP reader reads it."""
+    genders = " ".join(f"WHEN {cid} THEN {_s(sex)}" for cid, sex in registry.omop_genders.items())
+    return (f"COALESCE(CASE pe.gender_concept_id {genders} END, CASE LOWER(TRIM(pe.gender_source_value)) "
+            f"WHEN 'f' THEN 'female' WHEN 'female' THEN 'female' WHEN 'm' THEN 'male' WHEN 'male' THEN 'male' END)")
 
 
 def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days: int,
@@ -168,7 +176,10 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
                 continue
             status = registry.categories.get(code) and registry.categories[code].category == "status"
             if rule == "status":
-                feats.append(f"CASE WHEN ca.o_{code} THEN TRUE END AS {feature('h', f'{rule}_{code}')}")
+                # an open episode says yes; a known sex the status cannot apply to says no
+                other = other_sexes(registry.categories.get(code))
+                no = f"WHEN {_sex(registry)} IN ({', '.join(map(_s, other))}) THEN FALSE " if other else ""
+                feats.append(f"CASE WHEN ca.o_{code} THEN TRUE {no}END AS {feature('h', f'{rule}_{code}')}")
             elif status:      # statuses never enter the condition set
                 feats.append(f"FALSE AS {feature('h', f'{rule}_{code}')}")
             else:
@@ -227,9 +238,7 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
                      f"EXTRACT(DAY FROM {born}) > {as_of.day}) THEN 1 ELSE 0 END AS DOUBLE) END AS v_age")
         names.append("v_age")
     if needs.sex:
-        genders = " ".join(f"WHEN {cid} THEN {_s(sex)}" for cid, sex in registry.omop_genders.items())
-        feats.append(f"COALESCE(CASE pe.gender_concept_id {genders} END, CASE LOWER(TRIM(pe.gender_source_value)) "
-                     f"WHEN 'f' THEN 'female' WHEN 'female' THEN 'female' WHEN 'm' THEN 'male' WHEN 'male' THEN 'male' END) AS f_sex")
+        feats.append(f"{_sex(registry)} AS f_sex")
         names.append("f_sex")
     feats.append(f"COALESCE(dth.death_date <= {day}, FALSE) AS deceased")
     names.append("deceased")

@@ -13,6 +13,7 @@ from datetime import date
 
 from sqlglot import exp
 
+from . import category_rules as cr
 from . import sql_cells as sc
 from .readers import wide_cells as wc
 from .registry import Registry
@@ -112,6 +113,7 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
         cells.append(exp.alias_(col(row_column), "_row", quoted=True, copy=False))
     stems: dict[int, str] = {}
     parts: list[exp.Expression] = []
+    typed: list[exp.Expression] = []      # layer 1: each cell's plain number (DuckDB) and date, computed once
     values: list[exp.Expression] = []
     feats: list[exp.Expression] = [col("patient_id")] + ([col("_row")] if row_column else [])
     fnames = ["patient_id"] + (["_row"] if row_column else [])
@@ -125,11 +127,21 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
 
     raws: list[exp.Expression] = []       # layer 2: canonical numbers before the plausibility check
 
+    def typed_col(c: Column, kind: str, make) -> exp.Column:
+        name = f"{t(c).name}_{kind}"
+        if not any(e.alias == name for e in typed):
+            typed.append(exp.alias_(make(t(c)), name, quoted=True, copy=False))
+        return col(name)
+
+    def day(c: Column) -> exp.Column:
+        return typed_col(c, "date", sc.fast_date if fast else sc.iso_date)
+
     def number(c: Column, concept: str) -> tuple[exp.Expression, exp.Expression]:
         stem = t(c).name
+        x = typed_col(c, "x", sc.fast_value) if fast else None
         if not any(p.alias == f"{stem}_num" for p in parts):
-            parts.extend(exp.alias_(e, f"{stem}_{k}", quoted=True, copy=False) for k, e in sc.number_parts(t(c), fast).items())
-        raw, why = sc.numeric(t(c), col(f"{stem}_num"), col(f"{stem}_unit"), concept, c.unit, registry)
+            parts.extend(exp.alias_(e, f"{stem}_{k}", quoted=True, copy=False) for k, e in sc.number_parts(t(c), fast, x).items())
+        raw, why = sc.numeric(t(c), col(f"{stem}_num"), col(f"{stem}_unit"), concept, c.unit, registry, x)
         key = f"{stem}_{concept}"
         if not any(r.alias == f"{key}_raw" for r in raws):
             raws.extend([exp.alias_(raw, f"{key}_raw", quoted=True, copy=False), exp.alias_(why, f"{key}_why", quoted=True, copy=False)])
@@ -147,7 +159,7 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
         found = [number(c, concept) for c in of("concept", concept)]
         vals, whys = [v for v, _r in found], [r for _v, r in found]
         for c in of("duration", concept):
-            when = sc.iso_date(t(c))
+            when = day(c)
             ok = exp.LTE(this=when, expression=exp.cast(lit(as_of.isoformat()), "DATE", copy=False))
             vals.append(exp.Case().when(ok, exp.Div(this=exp.cast(sc.days_between(when, as_of), "DOUBLE", copy=False),
                                                     expression=lit(365.25)), copy=False))
@@ -159,7 +171,7 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
         why = exp.Case().when(exp.Is(this=value, expression=exp.null()), _first_non_null(whys), copy=False) if whys else exp.null()
         if concept == "age" and (births := of("birth")):
             b = t(births[0])
-            born = sc.iso_date(b)
+            born = day(births[0])
             # a valid birth date wins; one after the as-of date or not a date makes the age unusable,
             # except that a stated age still counts when the birth date is not a date
             after = exp.GT(this=born, expression=exp.cast(lit(as_of.isoformat()), "DATE", copy=False))
@@ -182,7 +194,7 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
         keep("f_sex", exp.Case().when(sc._in(low, wc.FEMALE), lit("female"), copy=False).when(sc._in(low, wc.MALE), lit("male"), copy=False))
     for rule, code in sorted(needs.categories):
         keep_category(rule, code, registry, of, t, keep)
-    deaths = [(c, sc.iso_date(t(c))) for c in of("death") + of("death_flag")]
+    deaths = [(c, day(c)) for c in of("death") + of("death_flag")]
     if deaths:
         died = [exp.or_(exp.LTE(this=d, expression=exp.cast(lit(as_of.isoformat()), "DATE", copy=False)),
                         exp.EQ(this=sc.yes_no(t(c)), expression=exp.true()) if c.role == "death_flag" else exp.false(), copy=False)
@@ -193,14 +205,15 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
             low = exp.Lower(this=t(decided[-1]))
             keep(feature("d", cid), exp.Case().when(sc._in(low, ("pass", "fail")), low, copy=False))
     layer0 = exp.select(*cells).from_(table, copy=False)
-    layered = _layer(_layer(_layer(layer0, "cells", parts), "parts", raws), "raws", values)
+    layered = _layer(_layer(_layer(_layer(layer0, "cells", typed), "typed", parts), "parts", raws), "raws", values)
     # Explicit feature columns: PostgreSQL pulls simple subqueries up and substitutes each
     # column's expression wherever it is referenced, so what goes up must stay small.
     return exp.select(*feats).from_(exp.alias_(exp.Paren(this=layered), "parsed", copy=False), copy=False), fnames
 
 
 def keep_category(rule, code, registry, of, t, keep) -> None:
-    """h_<rule>_<code>: a yes/no column for the code decides; else the list (status rule: TRUE or unknown)."""
+    """h_<rule>_<code>: a yes/no column for the code decides; else the list (status rule: TRUE or unknown),
+    a sex the registry's `sexes` excludes (FALSE), a listed broader drug group (unknown); docs/patient-data.md §4."""
     own = of("category", code)
     pattern = sc.list_pattern(rule, code, registry)
     from_list: exp.Expression | None = None
@@ -210,7 +223,23 @@ def keep_category(rule, code, registry, of, t, keep) -> None:
         known = exp.or_(*[sc.list_known(t(c)) for c in lists], copy=False)
         listed = exp.or_(*[exp.Coalesce(this=exp.Paren(this=m), expressions=[exp.false()]) for m in matches], copy=False)
         status = rule == "status"
-        from_list = exp.Case().when(listed, exp.true(), copy=False).when(exp.and_(known, exp.not_(lit(status), copy=False)), exp.false(), copy=False)
+        from_list = exp.Case().when(listed, exp.true(), copy=False)
+        if rule == "medication" and (broad := cr.broad_pattern(code, sc._medication_rule(code, registry)[0], registry)):
+            # a listed group containing the class (A10B for DPP-4 inhibitors): unknown, not FALSE
+            wide = [exp.and_(sc.list_known(t(c)), exp.RegexpLike(this=exp.Lower(this=t(c)), expression=lit(broad)), copy=False)
+                    for c in lists]
+            from_list = from_list.when(exp.or_(*[exp.Coalesce(this=exp.Paren(this=w), expressions=[exp.false()]) for w in wide],
+                                               copy=False), exp.null(), copy=False)
+        from_list = from_list.when(exp.and_(known, exp.not_(lit(status), copy=False)), exp.false(), copy=False)
+    if rule != "medication" and (excluded := cr.other_sexes(registry.categories.get(code))) and (sexes := of("sex")):
+        # a known sex the category cannot apply to is FALSE, after a list that names it (explicit data wins)
+        words = frozenset().union(*(wc.FEMALE if s == "female" else wc.MALE for s in excluded))
+        other = exp.Case().when(sc._in(exp.Lower(this=t(sexes[-1])), words), exp.false(), copy=False)
+        if from_list is None:
+            from_list = other
+        else:
+            ifs = from_list.args["ifs"]
+            from_list.set("ifs", ifs[:1] + other.args["ifs"] + ifs[1:])
     if own:
         cell = t(own[-1])
         decided = exp.Case().when(sc.present(cell), sc.yes_no(cell), copy=False)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from eligibility.engines.duckdb_engine import build_query
 from eligibility.evaluate import Plan
+from eligibility.ir import Has, walk
 from eligibility.readers import read_patients
 from eligibility.registry import default_registry
 from eligibility.trials import compile_trial_file
@@ -40,7 +41,7 @@ COLUMNS: dict[str, list[str]] = {
     "birth_date": ["1960-01-01", "1961-01-01", "2005-12-31", "2006-01-01", "2006-01-02", "1940-06-30",
                    "1960-02-29", "2027-01-01", "01/02/1980", "1980-02-30", "1975-05-05T10:00"],
     "age": near(20, 65, 18, 75) + ["65.9", "19.99", "200"],
-    "sex": ["F", "m", "female", "Male", "x", "w"],
+    "sex": ["F", "m", "female", "Male", "x", "w", "M", "man"],
     "diabetes_duration": near(20) + ["0.5", "0.49", "6 months", "25 years"],
     "T2DM diagnosis date": ["2025-07-01", "2025-07-05", "2005-01-01", "2006-01-02", "2030-01-01", "bad"],
     "BMI (kg/m2)": near(24.0, 40.0, 25, 40) + ["400", "24 kg/m²", "30 kg/m^2"],
@@ -61,7 +62,9 @@ COLUMNS: dict[str, list[str]] = {
     "hba1c (mmol/mol)": ["53", "52.99", "53.01", "91", "91.1", "7 %", "108"],
     "medications": ["metformin", "sitagliptin; metformin", "A10BH01", "a10bj06", "GLP-1 receptor agonist",
                     "dapagliflozin|insulin glargine", "tirzepatide", "none", "nil", "aspirin", ";",
-                    "Insulin   Glargine", "empagliflozin ; metformin", "1545653", "A10B", "sglt2 inhibitors"],
+                    "Insulin   Glargine", "empagliflozin ; metformin", "1545653", "A10B", "sglt2 inhibitors",
+                    # groups broader than the classes asked (unknown unless a member is listed too)
+                    "oral hypoglycaemic agents", "A10", "OAD; dapagliflozin", "A10B | liraglutide", "A10BA"],
     "conditions": ["type 2 diabetes", "E11.9", "E11", "F10.2", "drug abuse", "pregnant", "44054006",
                    "hypertension; T2DM", "C50.9", "none", "ckd", "lactating"],
     "pregnant": ["yes", "no", "y", "0", "maybe", "positive", "neg"],
@@ -71,6 +74,8 @@ COLUMNS: dict[str, list[str]] = {
     "E2": ["", "", "pass", "fail"],
 }
 HEADER = ["patient_id", *COLUMNS]
+# the same rows without the yes/no status columns: pregnancy then comes from the list and the sex
+NO_STATUS = [n for n, h in enumerate(HEADER) if h not in ("pregnant", "breastfeeding")]
 
 
 def cell(column: str):
@@ -126,8 +131,25 @@ def test_python_and_duckdb_agree(rows, trials, tmp_path_factory):
     path = tmp_path_factory.getbasetemp() / "differential-patients.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows([HEADER, *rows])
+    bare = tmp_path_factory.getbasetemp() / "differential-no-status-columns.csv"
+    with bare.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([[row[n] for n in NO_STATUS if n < len(row)] for row in [HEADER, *rows]])
     for trial in compiled:
         assert duckdb_outcomes(trial, path, registry) == python_outcomes(trial, path, registry)
+        assert duckdb_outcomes(trial, bare, registry) == python_outcomes(trial, bare, registry)
+
+
+def test_sex_and_group_rules_are_exercised(trials):
+    """Males meet the trials' pregnancy exclusions, and listed groups contain the classes they ask about."""
+    from eligibility.category_rules import broader_codes, other_sexes
+    from eligibility.readers import wide_cells as wc
+    registry, compiled = trials
+    has = [n for t in compiled for c in t.criteria for n in walk(c.tree) if isinstance(n, Has)]
+    assert any(other_sexes(registry.categories.get(n.code)) == ("male",) for n in has)
+    assert {s.lower() for s in COLUMNS["sex"]} & wc.MALE and {s.lower() for s in COLUMNS["sex"]} & wc.FEMALE
+    asked = {n.code for n in has if n.category == "medication"}
+    groups = broader_codes(tuple(p for code in asked for p in registry.categories[code].atc))
+    assert {"A10", "A10B"} <= groups and {"A10", "A10B"} <= set(COLUMNS["medications"])
 
 
 def test_bounds_are_exercised(trials):
