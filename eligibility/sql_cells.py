@@ -86,35 +86,72 @@ def fast_number(t: exp.Expression) -> exp.Expression:
                       for bad in ("_", "+-", "-+")], copy=False)
 
 
-def number_parts(t: exp.Expression, fast: bool = False) -> dict[str, exp.Expression]:
-    """Columns computed once per numeric cell: the number text (NULL: not a number) and the folded unit ('' none)."""
+def fast_value(t: exp.Expression) -> exp.Expression:
+    """DuckDB only: the cell as a DOUBLE when it is a plain finite number the reader's regex accepts, else NULL.
+
+    Computed once per numeric cell, in its own layer: most cells are plain numbers
+    and need neither the regex nor the unit work below.
+    """
+    x = exp.TryCast(this=t.copy(), to=exp.DataType.build("DOUBLE"))
+    return exp.Case().when(fast_number(t), x.copy(), copy=False)
+
+
+def fast_date(t: exp.Expression) -> exp.Expression:
+    """DuckDB only: iso_date with the calendar check left to TRY_CAST (which rejects 02-30, 13-01, 2021-02-29)."""
+    shape = exp.RegexpLike(this=t.copy(), expression=lit("^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ]|$)"))
+    not_zero = exp.NEQ(this=exp.Substring(this=t.copy(), start=lit(1), length=lit(4)), expression=lit("0000"))
+    day = exp.TryCast(this=exp.Substring(this=t.copy(), start=lit(1), length=lit(10)), to=exp.DataType.build("DATE"))
+    return exp.Case().when(exp.and_(shape, not_zero, copy=False), day, copy=False)
+
+
+def number_parts(t: exp.Expression, fast: bool = False, x: exp.Expression | None = None) -> dict[str, exp.Expression]:
+    """Columns computed once per numeric cell: the number text (NULL: not a number) and the folded unit ('' none).
+
+    `x` is the cell's fast_value column (DuckDB): when it holds a number the cell is
+    that number with no unit, and nothing else is looked at.
+    """
     starts = exp.RegexpLike(this=t, expression=lit(f"^{NUMBER}"))
     tail = exp.RegexpReplace(this=t, expression=lit(f"^{NUMBER}"), replacement=lit(""))
     numtext = exp.Left(this=t, expression=exp.Sub(this=exp.Length(this=t), expression=exp.Length(this=tail)))
     # the common case, a plain number, skips the unit work (CASE evaluates branches lazily)
     plain = exp.RegexpLike(this=t, expression=lit(f"^{NUMBER}$"))
     num, unit = exp.Case(), exp.Case()
-    if fast:
+    if x is not None:
+        known = exp.Not(this=exp.Is(this=x, expression=exp.null()))
+        num, unit = num.when(known, t.copy(), copy=False), unit.when(known.copy(), lit(""), copy=False)
+    elif fast:
         num, unit = num.when(fast_number(t), t.copy(), copy=False), unit.when(fast_number(t), lit(""), copy=False)
     return {"num": num.when(plain, t, copy=False).when(exp.and_(present(t), starts), numtext, copy=False),
             "unit": unit.when(plain.copy(), lit(""), copy=False).when(exp.and_(present(t), starts), _fold(exp.Trim(this=tail)), copy=False)}
 
 
 def numeric(t: exp.Expression, num: exp.Expression, unit: exp.Expression, concept: str,
-            header_unit: str | None, registry: Registry) -> tuple[exp.Expression, exp.Expression]:
-    """(canonical value, reason a present cell is unusable); plausibility is checked as the reader does."""
+            header_unit: str | None, registry: Registry,
+            x: exp.Expression | None = None) -> tuple[exp.Expression, exp.Expression]:
+    """(canonical value, reason a present cell is unusable); plausibility is checked as the reader does.
+
+    `x` (DuckDB): the cell's fast_value; a plain number converts by the header's unit straight away.
+    """
     info = registry.concept(concept)
     table = unit_table(concept, registry)
     as_number = exp.cast(num, "DOUBLE", copy=False)
     per_unit = exp.Case()
     header = wc._conversion(registry, concept, header_unit)
+    fast = None
     if not isinstance(header, str):
+        if x is not None:
+            # x holds a number exactly when num is the cell and unit is '': the same value, no text work
+            fast = exp.Not(this=exp.Is(this=x, expression=exp.null()))
+            per_unit = per_unit.when(fast, affine(x, header.scale, header.offset), copy=False)
         # most cells are plain numbers: their branch comes first
         per_unit = per_unit.when(exp.EQ(this=unit, expression=lit("")), affine(as_number, header.scale, header.offset), copy=False)
     for key, (scale, offset) in table.items():
         per_unit = per_unit.when(exp.EQ(this=unit, expression=lit(key)), affine(as_number, scale, offset), copy=False)
     value = per_unit
-    why = (exp.Case()
+    why = exp.Case()
+    if fast is not None:
+        why = why.when(fast.copy(), exp.null(), copy=False)
+    why = (why
            .when(exp.not_(present(t), copy=False), exp.null(), copy=False)
            .when(exp.Is(this=num, expression=exp.null()), frag("'''' || :t || ''' is not a number'", t=t), copy=False)
            .when(exp.Is(this=value, expression=exp.null()),

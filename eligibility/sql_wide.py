@@ -113,6 +113,7 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
         cells.append(exp.alias_(col(row_column), "_row", quoted=True, copy=False))
     stems: dict[int, str] = {}
     parts: list[exp.Expression] = []
+    typed: list[exp.Expression] = []      # layer 1: each cell's plain number (DuckDB) and date, computed once
     values: list[exp.Expression] = []
     feats: list[exp.Expression] = [col("patient_id")] + ([col("_row")] if row_column else [])
     fnames = ["patient_id"] + (["_row"] if row_column else [])
@@ -126,11 +127,21 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
 
     raws: list[exp.Expression] = []       # layer 2: canonical numbers before the plausibility check
 
+    def typed_col(c: Column, kind: str, make) -> exp.Column:
+        name = f"{t(c).name}_{kind}"
+        if not any(e.alias == name for e in typed):
+            typed.append(exp.alias_(make(t(c)), name, quoted=True, copy=False))
+        return col(name)
+
+    def day(c: Column) -> exp.Column:
+        return typed_col(c, "date", sc.fast_date if fast else sc.iso_date)
+
     def number(c: Column, concept: str) -> tuple[exp.Expression, exp.Expression]:
         stem = t(c).name
+        x = typed_col(c, "x", sc.fast_value) if fast else None
         if not any(p.alias == f"{stem}_num" for p in parts):
-            parts.extend(exp.alias_(e, f"{stem}_{k}", quoted=True, copy=False) for k, e in sc.number_parts(t(c), fast).items())
-        raw, why = sc.numeric(t(c), col(f"{stem}_num"), col(f"{stem}_unit"), concept, c.unit, registry)
+            parts.extend(exp.alias_(e, f"{stem}_{k}", quoted=True, copy=False) for k, e in sc.number_parts(t(c), fast, x).items())
+        raw, why = sc.numeric(t(c), col(f"{stem}_num"), col(f"{stem}_unit"), concept, c.unit, registry, x)
         key = f"{stem}_{concept}"
         if not any(r.alias == f"{key}_raw" for r in raws):
             raws.extend([exp.alias_(raw, f"{key}_raw", quoted=True, copy=False), exp.alias_(why, f"{key}_why", quoted=True, copy=False)])
@@ -148,7 +159,7 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
         found = [number(c, concept) for c in of("concept", concept)]
         vals, whys = [v for v, _r in found], [r for _v, r in found]
         for c in of("duration", concept):
-            when = sc.iso_date(t(c))
+            when = day(c)
             ok = exp.LTE(this=when, expression=exp.cast(lit(as_of.isoformat()), "DATE", copy=False))
             vals.append(exp.Case().when(ok, exp.Div(this=exp.cast(sc.days_between(when, as_of), "DOUBLE", copy=False),
                                                     expression=lit(365.25)), copy=False))
@@ -160,7 +171,7 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
         why = exp.Case().when(exp.Is(this=value, expression=exp.null()), _first_non_null(whys), copy=False) if whys else exp.null()
         if concept == "age" and (births := of("birth")):
             b = t(births[0])
-            born = sc.iso_date(b)
+            born = day(births[0])
             # a valid birth date wins; one after the as-of date or not a date makes the age unusable,
             # except that a stated age still counts when the birth date is not a date
             after = exp.GT(this=born, expression=exp.cast(lit(as_of.isoformat()), "DATE", copy=False))
@@ -183,7 +194,7 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
         keep("f_sex", exp.Case().when(sc._in(low, wc.FEMALE), lit("female"), copy=False).when(sc._in(low, wc.MALE), lit("male"), copy=False))
     for rule, code in sorted(needs.categories):
         keep_category(rule, code, registry, of, t, keep)
-    deaths = [(c, sc.iso_date(t(c))) for c in of("death") + of("death_flag")]
+    deaths = [(c, day(c)) for c in of("death") + of("death_flag")]
     if deaths:
         died = [exp.or_(exp.LTE(this=d, expression=exp.cast(lit(as_of.isoformat()), "DATE", copy=False)),
                         exp.EQ(this=sc.yes_no(t(c)), expression=exp.true()) if c.role == "death_flag" else exp.false(), copy=False)
@@ -194,7 +205,7 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
             low = exp.Lower(this=t(decided[-1]))
             keep(feature("d", cid), exp.Case().when(sc._in(low, ("pass", "fail")), low, copy=False))
     layer0 = exp.select(*cells).from_(table, copy=False)
-    layered = _layer(_layer(_layer(layer0, "cells", parts), "parts", raws), "raws", values)
+    layered = _layer(_layer(_layer(_layer(layer0, "cells", typed), "typed", parts), "parts", raws), "raws", values)
     # Explicit feature columns: PostgreSQL pulls simple subqueries up and substitutes each
     # column's expression wherever it is referenced, so what goes up must stay small.
     return exp.select(*feats).from_(exp.alias_(exp.Paren(this=layered), "parsed", copy=False), copy=False), fnames
