@@ -287,11 +287,24 @@ def outcomes_select(trial: ir.Trial, source: exp.Select, columns: set[str], regi
     """SELECT patient_id, [_row,] one outcome column per criterion, one detail column per criterion."""
     compiler = NodeCompiler(registry, columns)
     select = exp.select(exp.Star())   # features pass through for the explanations
-    for criterion in trial.criteria:
+    # each criterion's truth value (and its review flag) is computed once, one layer down:
+    # the outcome CASE asks it up to three times
+    truths = exp.select(exp.Star())
+    for n, criterion in enumerate(trial.criteria):
         d = feature("d", criterion.id)
-        outcome = outcome_expr(criterion, compiler.compile(criterion.tree), col(d) if d in columns else None)
+        cond = compiler.compile(criterion.tree)
+        if not isinstance(cond.v, (exp.Column, exp.Boolean, exp.Cast)):
+            truths = truths.select(exp.alias_(cond.v, f"_b{n}", quoted=True, copy=False), copy=False)
+            cond = Cond(col(f"_b{n}"), cond.m)
+        if cond.m is not None and not isinstance(cond.m, (exp.Column, exp.Boolean)):
+            truths = truths.select(exp.alias_(cond.m, f"_m{n}", quoted=True, copy=False), copy=False)
+            cond = Cond(cond.v, col(f"_m{n}"))
+        outcome = outcome_expr(criterion, cond, col(d) if d in columns else None)
         select = select.select(exp.alias_(outcome, criterion.id, quoted=True), copy=False)
-    return select.from_(exp.alias_(exp.Paren(this=source), "features", copy=False), copy=False)
+    inner = exp.Paren(this=source)
+    if len(truths.expressions) > 1:
+        inner = exp.Paren(this=truths.from_(exp.alias_(inner, "features", copy=False), copy=False))
+    return select.from_(exp.alias_(inner, "truths" if len(truths.expressions) > 1 else "features", copy=False), copy=False)
 
 
 def review_text(criterion: ir.Criterion) -> str:
