@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -24,19 +25,30 @@ _SOURCES: str | None = None
 
 
 def _package_sources() -> str:
-    """Digest of the installed eligibility package: its version and every source file (computed once)."""
+    """Digest of the eligibility package (version, every source file) and the versions it renders with (computed once)."""
     global _SOURCES
     if _SOURCES is None:
-        from importlib.metadata import PackageNotFoundError, version
-
         root = Path(__file__).resolve().parents[1]
         digest = hashlib.sha256()
-        try:
-            digest.update(version("eligibility").encode())
-        except PackageNotFoundError:
-            pass
-        for path in sorted(root.rglob("*.py")):
-            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+        # the query text also depends on sqlglot (rendering), pint (conversion factors) and duckdb;
+        # their installed versions are read from the dist-info names (importlib.metadata costs ~10 ms each)
+        wanted = ("eligibility-", "sqlglot-", "pint-", "duckdb-")
+        for entry in sys.path:
+            try:
+                names = os.listdir(entry or ".")
+            except OSError:
+                continue
+            digest.update("\0".join(sorted(n for n in names if n.lower().startswith(wanted)
+                                             and n.endswith((".dist-info", ".egg-info")))).encode())
+        # source files by size and modification time (ns): an edit or a checkout changes them,
+        # and stat costs far less than reading every file at each start-up
+        sources = []
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            sources += [os.path.join(folder, f) for f in files if f.endswith(".py")]
+        for path in sorted(sources):
+            info = os.stat(path)
+            digest.update(f"{path[len(str(root)):]}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
         _SOURCES = digest.hexdigest()
     return _SOURCES
 
