@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("ELIGIBILITY_SHARED", "/work/shared"))
+SHARED = Path(os.environ.get("ELIGIBILITY_SHARED") or ROOT / "tests" / "shared")
 PYTHON = sys.executable
 
 

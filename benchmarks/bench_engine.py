@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TRIAL = Path("/work/shared/trials/ucmsc_t2dm.txt")
+TRIAL = Path(__file__).resolve().parent.parent / "trials" / "ucmsc_t2dm.txt"
 AS_OF = "2026-01-01"
 
 # (b): what a data engineer would write by hand for this file's layout: read the same CSV (every

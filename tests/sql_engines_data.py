@@ -11,9 +11,10 @@ from test_differential import BAD, COLUMNS, HEADER, MISSING
 from eligibility.engines.duckdb_engine import build_query
 from eligibility.registry import default_registry
 from eligibility.trials import compile_trial_file
+from shared_paths import SHARED
 
 AS_OF = date(2026, 1, 1)
-TRIALS = Path("/work/shared/trials")
+TRIALS = (SHARED / "trials")
 
 
 def patients(n: int = 400, seed: int = 7) -> list[list[str]]:

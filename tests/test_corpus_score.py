@@ -14,11 +14,12 @@ import pytest
 
 from eligibility.ir import Compare, Not, Range
 from eligibility.scoring import Atom, extract_atoms, match, score_file
+from shared_paths import SHARED
 
 HERE = Path(__file__).parent
 # the shared dev corpus (shared/corpus/criteria_dev.jsonl), copied here so the test runs anywhere;
 # when the shared file is present it is used, so a newer shared version is what gets scored
-SHARED_DEV = Path(os.environ.get("ELIGIBILITY_SHARED", "/work/shared")) / "corpus" / "criteria_dev.jsonl"
+SHARED_DEV = SHARED / "corpus" / "criteria_dev.jsonl"
 DEV = SHARED_DEV if SHARED_DEV.exists() else HERE / "cases" / "criteria_dev.jsonl"
 HELD_OUT = HERE / "cases" / "criteria_heldout.jsonl"
 # written later, scored before any tuning on it (F1 0.9785, P 1.0 at first run), then fixed

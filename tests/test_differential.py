@@ -22,8 +22,9 @@ from eligibility.ir import Has, walk
 from eligibility.readers import read_patients
 from eligibility.registry import default_registry
 from eligibility.trials import compile_trial_file
+from shared_paths import SHARED
 
-TRIALS = Path("/work/shared/trials")
+TRIALS = (SHARED / "trials")
 AS_OF = date(2026, 1, 1)
 MISSING = ["", "NA", "n/a", "null", "none", "unknown", "-", "nan", "."]
 BAD = ["7,5", ">12", "abc", "5 furlongs", "≥7", "1e", "--3", "8 mg/dL"]

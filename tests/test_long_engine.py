@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from shared_paths import SHARED
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = SHARED / "data"
 TRIAL = ROOT / "trials" / "example_t2dm_addon.txt"
 
 

@@ -19,10 +19,9 @@ from eligibility.ir import Trial
 from eligibility.patient import Invalid, Measurement
 from eligibility.readers import read_patients
 from eligibility.registry import default_registry
+from shared_paths import SHARED
 
-SYNTHEA = Path("/work/shared/data/synthea")
-if not SYNTHEA.exists():
-    SYNTHEA = Path(__file__).resolve().parents[2] / "shared" / "data" / "synthea"
+SYNTHEA = (SHARED / "data/synthea")
 BUNDLE = SYNTHEA / "fhir_bundle_8a60afd2.json"
 PID = "8a60afd2-aa03-d75c-c7f4-e01c3297825d"
 CASES = Path(__file__).parent / "cases" / "ehr"

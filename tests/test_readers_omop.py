@@ -16,10 +16,9 @@ from eligibility.ir import Trial
 from eligibility.patient import Invalid, Measurement
 from eligibility.readers import read_patients
 from eligibility.registry import default_registry
+from shared_paths import SHARED
 
-OMOP = Path("/work/shared/data/omop_eunomia")
-if not OMOP.exists():
-    OMOP = Path(__file__).resolve().parents[2] / "shared" / "data" / "omop_eunomia"
+OMOP = (SHARED / "data/omop_eunomia")
 CASES = Path(__file__).parent / "cases" / "ehr"
 needs_sample = pytest.mark.skipif(not OMOP.exists(), reason="shared OMOP sample not present")
 

@@ -15,10 +15,9 @@ from eligibility.errors import DataInputError
 from eligibility.patient import Invalid, Measurement
 from eligibility.readers import detect_format, read_patients
 from eligibility.registry import default_registry
+from shared_paths import SHARED
 
-SYNTHEA = Path("/work/shared/data/synthea")
-if not SYNTHEA.exists():
-    SYNTHEA = Path(__file__).resolve().parents[2] / "shared" / "data" / "synthea"
+SYNTHEA = (SHARED / "data/synthea")
 CASES = Path(__file__).parent / "cases" / "ehr"
 needs_sample = pytest.mark.skipif(not SYNTHEA.exists(), reason="shared Synthea sample not present")
 

@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 from eligibility.errors import TrialInputError
 from eligibility.segment import Segmentation, segment
 from eligibility.sources import read_ctgov, read_text, read_xml
+from shared_paths import SHARED
 
 CASES = Path(__file__).parent / "cases"
-REAL = Path("/work/shared/corpus/real_trials_sample.csv")
+REAL = (SHARED / "corpus/real_trials_sample.csv")
 READERS = {".txt": read_text, ".json": read_ctgov, ".xml": read_xml}
 EXPECTED = [json.loads(line) for line in (CASES / "segment_expected.jsonl").read_text("utf-8").splitlines() if line.strip()]
 

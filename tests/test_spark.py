@@ -8,6 +8,7 @@ import pytest
 from eligibility.registry import default_registry
 from eligibility.sqlgen import trial_to_sql
 from sql_engines_data import AS_OF, HEADER, duckdb_results, patients, trials, write_csv
+from shared_paths import SHARED
 
 pyspark = pytest.importorskip("pyspark")
 
@@ -57,7 +58,7 @@ def test_spark_omop_matches_duckdb(spark_table):
     kinds = {"VARCHAR": StringType(), "BIGINT": LongType(), "INTEGER": IntegerType(), "DOUBLE": DoubleType(),
              "DATE": DateType(), "TIMESTAMP": TimestampType()}
     duck = duckdb.connect()
-    register_long_views(duck, "/work/shared/data/omop_eunomia")
+    register_long_views(duck, str(SHARED / "data/omop_eunomia"))
     for table, columns in TABLES.items():
         rows = duck.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()
         schema = StructType([StructField(c, kinds[t]) for c, t in columns.items()])

@@ -6,8 +6,9 @@ import pytest
 from click.testing import CliRunner
 
 from eligibility.cli import main
+from shared_paths import SHARED
 
-TRIAL = "/work/shared/trials/example_t2dm_addon.txt"
+TRIAL = str(SHARED / "trials/example_t2dm_addon.txt")
 
 
 @pytest.mark.parametrize("dialect", ["duckdb", "postgres", "spark", "bigquery", "snowflake", "tsql"])

@@ -9,8 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from eligibility.cli import main
+from shared_paths import SHARED
 
-TRIAL = "/work/shared/trials/example_t2dm_addon.txt"
+TRIAL = str(SHARED / "trials/example_t2dm_addon.txt")
 HEADER = "patient_id,birth_date,sex,HbA1c,BMI,egfr,fasting c-peptide,ALT,AST,medications,pregnant,odd column"
 ROWS = [
     "p1,1970-05-01,F,7.5,30,60,0.5 nmol/L,30,30,metformin,no,x",

@@ -14,9 +14,10 @@ from eligibility.readers import read_patients
 from eligibility.registry import default_registry
 from eligibility.sqlgen import trial_to_sql
 from eligibility.trials import compile_trial_file
+from shared_paths import SHARED
 
-FOLDER = Path("/work/shared/data/omop_eunomia")
-TRIALS = Path("/work/shared/trials")
+FOLDER = (SHARED / "data/omop_eunomia")
+TRIALS = (SHARED / "trials")
 
 
 @pytest.mark.parametrize("as_of", [date(2019, 6, 1), date(2010, 1, 1)])

@@ -13,8 +13,9 @@ from eligibility.errors import TrialInputError
 from eligibility.ir import All, Has, Manual, Range, walk
 from eligibility.segment import segment
 from eligibility.trials import compile_trial_file, compile_trial_text
+from shared_paths import SHARED
 
-REAL = Path("/work/shared/corpus/real_trials_sample.csv")
+REAL = (SHARED / "corpus/real_trials_sample.csv")
 
 
 def ctgov(criteria: str, **elig) -> str:
