@@ -98,7 +98,7 @@ def fast_value(t: exp.Expression) -> exp.Expression:
 
 def fast_date(t: exp.Expression) -> exp.Expression:
     """DuckDB only: iso_date with the calendar check left to TRY_CAST (which rejects 02-30, 13-01, 2021-02-29)."""
-    shape = exp.RegexpLike(this=t.copy(), expression=lit("^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ]|$)"))
+    shape = exp.RegexpLike(this=t.copy(), expression=lit("^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?$"))
     not_zero = exp.NEQ(this=exp.Substring(this=t.copy(), start=lit(1), length=lit(4)), expression=lit("0000"))
     day = exp.TryCast(this=exp.Substring(this=t.copy(), start=lit(1), length=lit(10)), to=exp.DataType.build("DATE"))
     return exp.Case().when(exp.and_(shape, not_zero, copy=False), day, copy=False)
