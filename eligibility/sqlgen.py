@@ -320,26 +320,49 @@ def review_text(criterion: ir.Criterion) -> str:
     return "; ".join(dict.fromkeys(notes)) or "needs a reviewer"
 
 
-def _reason(criterion: ir.Criterion, outcome: exp.Expression, detail: exp.Expression) -> exp.Expression:
+def _prefixed(prefix: str, detail: exp.Expression) -> exp.Expression:
+    """`prefix || detail` with the prefix joined, at compile time, to the detail's leading literals."""
+    if isinstance(detail, exp.Literal) and detail.is_string:
+        return lit(prefix + detail.name)
+    if isinstance(detail, exp.Case) and detail.this is None:
+        out = detail.copy()
+        for branch in out.args.get("ifs") or []:
+            branch.set("true", _prefixed(prefix, branch.args["true"]))
+        out.set("default", _prefixed(prefix, out.args["default"]) if out.args.get("default") else None)
+        return out
+    if isinstance(detail, exp.DPipe):
+        return exp.DPipe(this=_prefixed(prefix, detail.this), expression=detail.expression.copy())
+    return exp.DPipe(this=lit(prefix), expression=detail.copy())
+
+
+def _reason(criterion: ir.Criterion, outcome: exp.Expression, detail: exp.Expression, *,
+            fold: bool = False) -> exp.Expression:
     """`I3 fail: <values>` for a failing or unknown criterion, `I7 review: <what to decide>` (a literal)."""
+    review = lit(f"{criterion.id} review: {review_text(criterion)}")
+    case = exp.Case().when(exp.EQ(this=outcome.copy(), expression=lit("review")), review, copy=False)
+    if fold:
+        # DuckDB: the detail is written out once per outcome, its literals already carrying
+        # `I3 fail: ` -- per row that saves a CASE and a concatenation per non-pass criterion
+        return (case.when(exp.EQ(this=outcome.copy(), expression=lit("fail")),
+                          _prefixed(f"{criterion.id} fail: ", detail), copy=False)
+                .when(exp.NEQ(this=outcome.copy(), expression=lit("pass")),
+                      _prefixed(f"{criterion.id} unknown: ", detail), copy=False))
     # the detail appears once in the query (engines that inline subqueries would copy it per branch)
     prefix = exp.Case(this=outcome.copy()).when(lit("fail"), lit(f"{criterion.id} fail: "), copy=False).else_(
         lit(f"{criterion.id} unknown: "), copy=False)
     said = exp.DPipe(this=prefix, expression=detail)
-    return (exp.Case().when(exp.EQ(this=outcome.copy(), expression=lit("review")),
-                            lit(f"{criterion.id} review: {review_text(criterion)}"), copy=False)
-            .when(exp.NEQ(this=outcome.copy(), expression=lit("pass")), said, copy=False))
+    return case.when(exp.NEQ(this=outcome.copy(), expression=lit("pass")), said, copy=False)
 
 
 def final_select(trial: ir.Trial, outcomes: exp.Select, registry: Registry, columns: set[str], *, order: bool,
-                 deceased: bool = False) -> exp.Select:
+                 deceased: bool = False, fold: bool = False) -> exp.Select:
     ids = [c.id for c in trial.criteria]
     oc = {i: col(i) for i in ids}
     any_fail = exp.or_(*[exp.EQ(this=oc[i], expression=lit("fail")) for i in ids], copy=False) if ids else exp.false()
     all_pass = exp.and_(*[exp.EQ(this=oc[i], expression=lit("pass")) for i in ids], copy=False) if ids else exp.true()
     verdict = exp.Case().when(any_fail, lit("ineligible"), copy=False).when(all_pass, lit("eligible"), copy=False).else_(lit("needs_review"), copy=False)
     # the explanation is built only for rows where the criterion did not pass (CASE evaluates lazily)
-    reasons = [_reason(c, oc[c.id], criterion_detail(c, registry, columns)) for c in trial.criteria]
+    reasons = [_reason(c, oc[c.id], criterion_detail(c, registry, columns), fold=fold) for c in trial.criteria]
     if deceased:
         verdict = exp.Case().when(col("deceased"), lit("ineligible"), copy=False).else_(verdict, copy=False)
         reasons.insert(0, frag("CASE WHEN :d THEN 'deceased' END", d=col("deceased")))
@@ -353,11 +376,12 @@ def final_select(trial: ir.Trial, outcomes: exp.Select, registry: Registry, colu
 
 
 def screening_query(trial: ir.Trial, source: exp.Select, columns: Iterable[str], *,
-                    registry: Registry | None = None, order: bool = False) -> exp.Select:
+                    registry: Registry | None = None, order: bool = False, fold: bool = False) -> exp.Select:
+    """`fold` (the DuckDB engine): explanation prefixes joined to the details at compile time."""
     registry = registry or default_registry()
     columns = set(columns)
     return final_select(trial, outcomes_select(trial, source, columns, registry), registry, columns,
-                        order=order and "_row" in columns, deceased="deceased" in columns)
+                        order=order and "_row" in columns, deceased="deceased" in columns, fold=fold)
 
 
 def render(query: exp.Expression, dialect: str) -> str:

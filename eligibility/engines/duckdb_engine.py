@@ -111,7 +111,7 @@ def _wide_query(trial: Trial, header: list[str], *, as_of: date, registry: Regis
                                   names=[f"c{i}" for i in range(len(header))], fast=True)
     known = {c.name for c in classify(header, registry)}
     ignored = [h for h in header if h not in known]
-    query = screening_query(trial, source, columns, registry=registry)
+    query = screening_query(trial, source, columns, registry=registry, fold=True)
     return query.sql(dialect="duckdb"), ignored
 
 
