@@ -185,6 +185,14 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
         # (kept in the same layer as the value: PostgreSQL inlines a column's expression into every
         # reference above it, so a reason built on the value one layer up multiplies the query)
         keep(feature("r", concept), why)
+        if fast and len(own := of("concept", concept)) == 1 and len(vals) == 1 and not (concept == "age" and of("birth")):
+            # DuckDB: a plain number in the canonical unit is shown as written, which spares
+            # formatting a double per explanation (the value is that number: x = TRY_CAST(cell))
+            conv = wc._conversion(registry, concept, own[0].unit)
+            if not isinstance(conv, str) and conv.scale == 1.0 and conv.offset == 0.0:
+                shown = exp.Case().when(exp.Not(this=exp.Is(this=col(f"{t(own[0]).name}_x"), expression=exp.null())),
+                                        t(own[0]), copy=False)
+                keep(feature("s", concept), shown)
     for concept in sorted(needs.uln):
         ulns = [number(c, concept)[0] for c in of("uln", concept)]
         if ulns:

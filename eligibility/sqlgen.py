@@ -255,9 +255,13 @@ def criterion_detail(criterion: ir.Criterion, registry: Registry, columns: set[s
                 continue
             unit = display_unit(concept.canonical_unit)
             why = col(r) if r in columns else exp.null()
+            shown = feature("s", node.concept)
+            # the cell's own text when the source layer offers it (DuckDB, plain numbers), else the double
+            num = exp.Coalesce(this=col(shown), expressions=[_number_text(col(v))]) if shown in columns \
+                else _number_text(col(v))
             # literal pieces joined in Python: fewer string operations per row
             parts.append(frag("CASE WHEN :v IS NOT NULL THEN :a || :num || :b WHEN :why IS NOT NULL THEN :a || :why "
-                              "ELSE :missing END", v=col(v), num=_number_text(col(v)), a=f"{name} ", b=f" {unit}",
+                              "ELSE :missing END", v=col(v), num=num, a=f"{name} ", b=f" {unit}",
                               why=why, missing=f"{name} missing"))
         elif isinstance(node, ir.Has) and node.code not in seen:
             seen.add(node.code)

@@ -41,3 +41,24 @@ def test_fast_value_only_for_plain_finite_numbers(cell):
     (value,) = _eval(sc.fast_value(t), [cell])
     plain = {"1": 1.0, "-2.5": -2.5, "+3": 3.0, ".5": 0.5, "5.": 5.0, "1e3": 1000.0, "1E-2": 0.01}
     assert value == plain.get(cell)
+
+
+def test_plain_number_shown_as_written(tmp_path):
+    """A plain number in the canonical unit appears in the reason as the cell spells it."""
+    import csv
+    from datetime import date
+
+    from eligibility.engines.duckdb_engine import screen_duckdb
+    from eligibility.registry import default_registry
+    from eligibility.trials import compile_trial_text
+
+    trial, _ = compile_trial_text("Inclusion Criteria:\n- BMI between 24 and 40 kg/m2\n")
+    data = tmp_path / "d.csv"
+    data.write_text("patient_id,bmi\nP1,18.70\nP2,30\nP3,410 kg/m2\n")
+    out = tmp_path / "out.csv"
+    screen_duckdb(trial, [data], output=str(out), as_of=date(2026, 1, 1), registry=default_registry())
+    rows = list(csv.DictReader(out.open()))
+    assert [r["verdict"] for r in rows] == ["ineligible", "eligible", "needs_review"]
+    assert rows[0]["reasons"].endswith("BMI 18.70 kg/m²")
+    # 410 is outside the plausible BMI range (8-150 kg/m2): unknown, with the reader's reason
+    assert "410" in rows[2]["reasons"] and "plausible" in rows[2]["reasons"]
