@@ -122,8 +122,10 @@ def screen(trial: str | Path, data: list[str], *, output: str | None = None, fmt
     registry = _registry(registry_files)
     module = _duckdb_engine(engine, fmt, data, input_format)
     if module is not None:
-        return module.screen_duckdb(compiled, [Path(p) for p in data], output=output, fmt=fmt, as_of=as_of,
-                                    lookback_days=lookback_days, registry=registry, input_format=input_format)
+        summary = module.screen_duckdb(compiled, [Path(p) for p in data], output=output, fmt=fmt, as_of=as_of,
+                                       lookback_days=lookback_days, registry=registry, input_format=input_format)
+        summary.problems.extend(f"trial: {problem.one_line()}" for problem in trial_problems)
+        return summary
     from .readers import read_patients
 
     source = read_patients(data, input_format=input_format, as_of=as_of, lookback_days=lookback_days, registry=registry)

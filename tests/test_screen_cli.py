@@ -230,3 +230,24 @@ def test_deceased_patients_are_ineligible(tmp_path):
     rows, _ = screen_csv(tmp_path, path)
     assert rows[0]["verdict"] == "ineligible" and rows[0]["reasons"].startswith("deceased 2025-06-01")
     assert rows[1]["verdict"] == "needs_review" and "deceased" not in rows[1]["reasons"]
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_trial_problems_reach_the_summary_and_the_run_goes_on(tmp_path, engine):
+    """A criterion the compiler reports (unknown unit) is named in the summary by either engine; rows still come out."""
+    import subprocess
+    import sys
+
+    trial = tmp_path / "trial.txt"
+    trial.write_text("Inclusion Criteria:\n1. HbA1c ≥ 7 furlongs\n2. BMI 25-40 kg/m2\n", encoding="utf-8")
+    data = tmp_path / "p.csv"
+    data.write_text("patient_id,bmi\nA,30\nB,50\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    run = subprocess.run([sys.executable, "-m", "eligibility", "screen", str(trial), str(data), "-o", str(out),
+                          "--engine", engine, "--as-of", "2026-01-01"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    assert "furlongs" in run.stderr and "E-UNIT" in run.stderr
+    rows = out.read_text(encoding="utf-8").splitlines()
+    assert rows[0].split(",")[:3] == ["patient_id", "verdict", "reasons"]
+    assert [r.split(",")[0] for r in rows[1:]] == ["A", "B"]
