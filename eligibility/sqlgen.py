@@ -296,6 +296,12 @@ def screening_query(trial: ir.Trial, source: exp.Select, columns: Iterable[str],
 def render(query: exp.Expression, dialect: str) -> str:
     if dialect not in DIALECTS:
         raise ValueError(f"unknown SQL dialect {dialect!r} (expected one of {', '.join(DIALECTS)})")
+    if dialect == "spark":
+        # Spark evaluates a CAST hoisted out of its guarding CASE (common subexpressions), and
+        # under ANSI mode (Spark 4's default) a malformed cell would then fail the whole query.
+        # TRY_CAST gives the same value wherever the guard holds and NULL where it does not.
+        query = query.transform(lambda node: exp.TryCast(this=node.this, to=node.to, safe=True)
+                                if type(node) is exp.Cast and not node.args.get("safe") else node)
     return query.sql(dialect=dialect, pretty=True)
 
 

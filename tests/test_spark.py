@@ -20,9 +20,8 @@ def spark_table(tmp_path_factory):
 
     spark = (SparkSession.builder.master("local[1]").appName("eligibility-test")
              .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "1")
-             # Spark hoists guarded CASTs out of their CASE (subexpression elimination), so
-             # malformed cells need non-ANSI casts (NULL instead of an error)
-             .config("spark.sql.ansi.enabled", "false").getOrCreate())
+             # ANSI mode on (Spark 4's default): malformed cells must not fail the generated SQL
+             .config("spark.sql.ansi.enabled", "true").getOrCreate())
     rows = patients()
     path = write_csv(tmp_path_factory.mktemp("spark") / "patients.csv", rows)
     schema = StructType([StructField(h, StringType()) for h in HEADER])
