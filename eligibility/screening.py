@@ -124,6 +124,7 @@ def screen(trial: str | Path, data: list[str], *, output: str | None = None, fmt
     if module is not None:
         summary = module.screen_duckdb(compiled, [Path(p) for p in data], output=output, fmt=fmt, as_of=as_of,
                                        lookback_days=lookback_days, registry=registry, input_format=input_format)
+        summary.trial_title = _title(compiled, trial)   # the engine knows the data paths, not the trial's
         summary.problems.extend(f"trial: {problem.one_line()}" for problem in trial_problems)
         return summary
     from .readers import read_patients

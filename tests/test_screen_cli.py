@@ -251,3 +251,26 @@ def test_trial_problems_reach_the_summary_and_the_run_goes_on(tmp_path, engine):
     rows = out.read_text(encoding="utf-8").splitlines()
     assert rows[0].split(",")[:3] == ["patient_id", "verdict", "reasons"]
     assert [r.split(",")[0] for r in rows[1:]] == ["A", "B"]
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_a_concept_added_by_a_registry_file_screens_without_code_changes(tmp_path, engine):
+    """README's example: serum potassium defined only in a user TOML file compiles, reads from CSV and screens."""
+    import subprocess
+    import sys
+
+    registry = tmp_path / "k.toml"
+    registry.write_text('[[concept]]\nid = "potassium"\nname = "Serum potassium"\ncanonical_unit = "mmol/L"\n'
+                        'synonyms = ["potassium", "serum potassium"]\nplausible = [1, 10]\n', encoding="utf-8")
+    trial = tmp_path / "trial.txt"
+    trial.write_text("Exclusion Criteria:\n1. Serum potassium > 5.5 mmol/L\n", encoding="utf-8")
+    data = tmp_path / "p.csv"
+    # 6.0 > 5.5 -> excluded; 4.1 -> not; empty -> unknown; 12 is outside the plausible range -> unknown
+    data.write_text("patient_id,Serum potassium (mmol/L)\nA,6.0\nB,4.1\nC,\nD,12\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    run = subprocess.run([sys.executable, "-m", "eligibility", "screen", str(trial), str(data), "-o", str(out),
+                          "--registry", str(registry), "--engine", engine, "--as-of", "2026-01-01"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [(r["patient_id"], r["E1"]) for r in rows] == [("A", "fail"), ("B", "pass"), ("C", "unknown"), ("D", "unknown")]
