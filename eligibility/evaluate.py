@@ -19,6 +19,7 @@ from . import explain as words
 from .ir import All, AnyOf, Compare, Criterion, Has, Manual, Not, Range, Trial
 from .patient import Measurement, Patient
 from .registry import Registry
+from .age_months import age_in_months, by_months
 from .units import ULN
 
 F, T, U, R = 0, 1, 2, 3
@@ -274,6 +275,8 @@ class _Builder:
                 side = "low" if low != -_INF and not holds(">" if lo_open else ">=", m.value, low) else "high"
             return code, [words.range_text(name, node, m, None if low == -_INF else low,
                                            None if high == _INF else high, side, detail, uln, value_unit)]
+        if age_in_months(node):
+            return by_months(node, name, fn, ex, lambda m: code_of(m, lo, hi))
         return fn, ex
 
 

@@ -47,3 +47,11 @@ class Patient:
     deceased: date | None = None
     decisions: dict[str, str] = field(default_factory=dict)          # criterion id -> "pass"/"fail" by a reviewer
     problems: list[str] = field(default_factory=list)                # row-level notes (duplicate id, short row, ...)
+    # Completed months of age, set only when a birth date is known: bounds written in months or
+    # weeks compare this (docs/patient-data.md "Age"); measurements["age"] stays completed years.
+    age_months: int | None = None
+
+
+def completed_months(born: date, on: date) -> int:
+    """Whole months lived: born 2025-07-01 is 6 months old on 2026-01-01, born 2025-07-02 is 5."""
+    return (on.year - born.year) * 12 + on.month - born.month - (on.day < born.day)

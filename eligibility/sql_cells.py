@@ -193,6 +193,15 @@ def iso_date(t: exp.Expression) -> exp.Expression:
         "THEN CAST(SUBSTRING(:t, 1, 10) AS DATE) END", t=t)
 
 
+def completed_months(born: exp.Expression, as_of: date) -> exp.Expression:
+    """eligibility.patient.completed_months: whole months from born to as_of."""
+    months = exp.Add(this=exp.Mul(this=exp.Extract(this=exp.var("YEAR"), expression=born), expression=lit(12)),
+                     expression=exp.Extract(this=exp.var("MONTH"), expression=born.copy()))
+    short = exp.Case().when(exp.GT(this=exp.Extract(this=exp.var("DAY"), expression=born.copy()), expression=lit(as_of.day)),
+                            lit(1), copy=False).else_(lit(0), copy=False)
+    return exp.Sub(this=exp.Sub(this=lit(as_of.year * 12 + as_of.month), expression=exp.Paren(this=months)), expression=short)
+
+
 def completed_years(born: exp.Expression, as_of: date) -> exp.Expression:
     month = exp.Extract(this=exp.var("MONTH"), expression=born)
     day = exp.Extract(this=exp.var("DAY"), expression=born)

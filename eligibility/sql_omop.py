@@ -237,6 +237,11 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
                      f"EXTRACT(MONTH FROM {born}) > {as_of.month} OR (EXTRACT(MONTH FROM {born}) = {as_of.month} AND "
                      f"EXTRACT(DAY FROM {born}) > {as_of.day}) THEN 1 ELSE 0 END AS DOUBLE) END AS v_age")
         names.append("v_age")
+        if needs.age_months:
+            feats.append(f"CASE WHEN {born} <= {day} THEN CAST({as_of.year * 12 + as_of.month} - (EXTRACT(YEAR FROM {born}) * 12 + "
+                         f"EXTRACT(MONTH FROM {born})) - CASE WHEN EXTRACT(DAY FROM {born}) > {as_of.day} THEN 1 ELSE 0 END "
+                         f"AS DOUBLE) / 12.0 END AS m_age")
+            names.append("m_age")
     if needs.sex:
         feats.append(f"{_sex(registry)} AS f_sex")
         names.append("f_sex")

@@ -182,6 +182,15 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
                    .when(exp.and_(sc.present(b), exp.Is(this=born, expression=exp.null()), exp.Is(this=value, expression=exp.null())),
                          frag("'birth date ''' || :b || ''' is not a date'", b=b), copy=False).else_(why, copy=False))
         keep(feature("v", concept), value)
+        if concept == "age" and needs.age_months:
+            # completed months / 12 from a valid birth date on or before the as-of date (docs/patient-data.md "Age")
+            m_age = exp.null()
+            if births := of("birth"):
+                born = day(births[0])
+                m_age = exp.Case().when(exp.LTE(this=born, expression=exp.cast(lit(as_of.isoformat()), "DATE", copy=False)),
+                                        exp.Div(this=exp.cast(sc.completed_months(born.copy(), as_of), "DOUBLE", copy=False),
+                                                expression=lit(12.0)), copy=False)
+            keep("m_age", m_age)
         # (kept in the same layer as the value: PostgreSQL inlines a column's expression into every
         # reference above it, so a reason built on the value one layer up multiplies the query)
         keep(feature("r", concept), why)

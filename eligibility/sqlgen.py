@@ -31,6 +31,7 @@ import sqlglot
 from sqlglot import exp
 
 from . import ir
+from .age_months import age_in_months
 from .registry import Registry, default_registry
 from .units import ULN
 
@@ -79,6 +80,7 @@ class Needs:
     categories: set[tuple[str, str]] = field(default_factory=set)
     sex: bool = False
     decisions: list[str] = field(default_factory=list)    # criterion ids (reviewer decisions)
+    age_months: bool = False    # an age bound in months/weeks/days: the source layer adds m_age
 
 
 SEX_CODES = {"sex_female": "female", "sex_male": "male", "female": "female", "male": "male"}
@@ -90,6 +92,7 @@ def trial_needs(trial: ir.Trial) -> Needs:
         for node in ir.walk(criterion.tree):
             if isinstance(node, (ir.Compare, ir.Range)):
                 needs.concepts.add(node.concept)
+                needs.age_months = needs.age_months or age_in_months(node)
                 if node.canonical_unit == ULN:
                     needs.uln.add(node.concept)
             elif isinstance(node, ir.Has):
@@ -186,22 +189,47 @@ class NodeCompiler:
         return review_unless_false(base)
 
     def _compile(self, node: ir.Tree) -> Cond:
+        if isinstance(node, (ir.Compare, ir.Range)) and age_in_months(node):
+            return Cond(self._age_months(node))
+        return self._numeric(node, self.value(node.concept)) if isinstance(node, (ir.Compare, ir.Range)) \
+            else self._other(node)
+
+    def _age_months(self, node: ir.Compare | ir.Range) -> exp.Expression:
+        """Completed months (m_age = months / 12) when a birth date gave them; else a whole number of
+        completed years Y decides only if all of the months 12Y .. 12Y+11 agree (the evaluator's rule)."""
+        age = self.value("age")
+        m_age = col("m_age") if "m_age" in self.columns else exp.null()
+        months = [self._numeric(node, exp.Div(this=exp.Paren(this=exp.Add(
+            this=exp.Mul(this=age.copy(), expression=lit(12.0)), expression=lit(float(k)))), expression=lit(12.0))).v
+            for k in range(12)]
+        whole = exp.and_(exp.EQ(this=age.copy(), expression=exp.func("FLOOR", age.copy())),
+                         exp.GTE(this=age.copy(), expression=lit(0.0)), copy=False)
+        every = exp.and_(*[exp.Paren(this=m) for m in months], copy=False)
+        none = exp.Not(this=exp.Paren(this=exp.or_(*[exp.Paren(this=m.copy()) for m in months], copy=False)))
+        return (exp.Case()
+                .when(exp.Not(this=exp.Is(this=m_age, expression=exp.null())), self._numeric(node, m_age.copy()).v, copy=False)
+                .when(exp.and_(whole, every, copy=False), exp.true(), copy=False)
+                .when(exp.and_(whole.copy(), none, copy=False), exp.false(), copy=False)
+                .when(exp.Not(this=exp.Paren(this=whole.copy())), self._numeric(node, age.copy()).v, copy=False)
+                .else_(exp.cast(exp.null(), "BOOLEAN", copy=False), copy=False))
+
+    def _numeric(self, node: ir.Compare | ir.Range, value: exp.Expression) -> Cond:
         if isinstance(node, ir.Compare):
-            return Cond(compare(node.op, self.value(node.concept),
+            return Cond(compare(node.op, value,
                              self.threshold(node.concept, node.canonical_value, node.canonical_unit)))
-        if isinstance(node, ir.Range):
-            value = self.value(node.concept)
-            parts = []
-            if node.canonical_low is not None:
-                parts.append(compare(">=" if node.low_inclusive else ">", value,
-                                  self.threshold(node.concept, node.canonical_low, node.canonical_unit)))
-            if node.canonical_high is not None:
-                parts.append(compare("<=" if node.high_inclusive else "<", value,
-                                  self.threshold(node.concept, node.canonical_high, node.canonical_unit)))
-            if not parts:   # an open range still needs a value to be TRUE
-                parts.append(exp.Not(this=exp.Is(this=value, expression=exp.null())))
-                return Cond(frag("CASE WHEN :x THEN TRUE END", x=parts[0]))
-            return Cond(exp.and_(*parts, copy=False))
+        parts = []
+        if node.canonical_low is not None:
+            parts.append(compare(">=" if node.low_inclusive else ">", value,
+                              self.threshold(node.concept, node.canonical_low, node.canonical_unit)))
+        if node.canonical_high is not None:
+            parts.append(compare("<=" if node.high_inclusive else "<", value,
+                              self.threshold(node.concept, node.canonical_high, node.canonical_unit)))
+        if not parts:   # an open range still needs a value to be TRUE
+            parts.append(exp.Not(this=exp.Is(this=value, expression=exp.null())))
+            return Cond(frag("CASE WHEN :x THEN TRUE END", x=parts[0]))
+        return Cond(exp.and_(*parts, copy=False))
+
+    def _other(self, node: ir.Tree) -> Cond:
         if isinstance(node, ir.Has):
             return self._has(node)
         if isinstance(node, ir.Manual):

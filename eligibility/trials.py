@@ -27,7 +27,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .errors import CriterionError, EligibilityError, TrialInputError, position
-from .ir import All, AnyOf, Criterion, CriterionProblem, Has, Manual, Range, Trial, TrialInfo
+from .ir import All, AnyOf, Compare, Criterion, CriterionProblem, Has, Manual, Range, Trial, TrialInfo
 from .registry import Registry, build_registry, default_registry
 from .segment import Item, segment
 from .sources import TrialSource, json_string_map, parse_json, read_ctgov, read_text, read_xml
@@ -268,12 +268,17 @@ def _age_criterion(text, low, high, src, problems) -> Criterion:
         problems.append(_field_error(src, src.fields["minimum_age"],
                                      "age: minimum age is above maximum age", "E-TRIAL-AGE"))
         return _manual("age", text, "minimum age above maximum age")
-    same_unit = low is None or high is None or low[1] == high[1]
-    unit = (low or high)[1] if same_unit else "a"
+    if low and high and low[1] != high[1]:
+        # "6 Months" to "17 Years": each limit keeps its own unit, since an age is compared in
+        # completed units of the unit its bound was written in (docs/patient-data.md "Age")
+        tree = All(span=(0, 0), children=tuple(
+            Compare(span=(0, 0), concept="age", op=op, value=b[0], unit=b[1], canonical_value=b[2], canonical_unit="a")
+            for op, b in ((">=", low), ("<=", high))))
+        return Criterion(id="age", section="inclusion", text=text, span=(0, 0), status="compiled", tree=tree)
+    unit = (low or high)[1]
     tree = Range(
         span=(0, 0), concept="age", unit=unit, canonical_unit="a",
-        low=None if low is None else (low[0] if same_unit else low[2]),
-        high=None if high is None else (high[0] if same_unit else high[2]),
+        low=None if low is None else low[0], high=None if high is None else high[0],
         canonical_low=None if low is None else low[2], canonical_high=None if high is None else high[2],
     )
     return Criterion(id="age", section="inclusion", text=text, span=(0, 0), status="compiled", tree=tree)

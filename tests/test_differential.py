@@ -21,7 +21,7 @@ from eligibility.evaluate import Plan
 from eligibility.ir import Has, walk
 from eligibility.readers import read_patients
 from eligibility.registry import default_registry
-from eligibility.trials import compile_trial_file
+from eligibility.trials import compile_trial_file, compile_trial_text
 from shared_paths import SHARED
 
 TRIALS = (SHARED / "trials")
@@ -40,8 +40,11 @@ def near(*values: float) -> list[str]:
 
 COLUMNS: dict[str, list[str]] = {
     "birth_date": ["1960-01-01", "1961-01-01", "2005-12-31", "2006-01-01", "2006-01-02", "1940-06-30",
-                   "1960-02-29", "2027-01-01", "01/02/1980", "1980-02-30", "1975-05-05T10:00"],
-    "age": near(20, 65, 18, 75) + ["65.9", "19.99", "200"],
+                   "1960-02-29", "2027-01-01", "01/02/1980", "1980-02-30", "1975-05-05T10:00",
+                   # the first three years of life, around the month bounds of INFANT_TRIAL
+                   "2025-07-01", "2025-07-02", "2025-06-30", "2025-12-31", "2024-01-01", "2023-12-31",
+                   "2023-12-01", "2023-07-01", "2023-06-30", "2024-02-29", "2025-01-31"],
+    "age": near(20, 65, 18, 75) + ["65.9", "19.99", "200", "0", "1", "2", "3", "0.5", "2 years"],
     "sex": ["F", "m", "female", "Male", "x", "w", "M", "man"],
     "diabetes_duration": near(20) + ["0.5", "0.49", "6 months", "25 years"],
     "T2DM diagnosis date": ["2025-07-01", "2025-07-05", "2005-01-01", "2006-01-02", "2030-01-01", "bad"],
@@ -102,7 +105,26 @@ def trials():
     for name in ("ucmsc_t2dm.txt", "example_t2dm_addon.txt"):
         trial, _problems = compile_trial_file(TRIALS / name)
         out.append(trial)
+    trial, problems = compile_trial_text(INFANT_TRIAL, "text", "infants.txt")
+    assert problems == []
+    out.append(trial)
     return registry, out
+
+
+# age bounds in months compare completed months (docs/patient-data.md "Age"), mixed with years
+INFANT_TRIAL = """Minimum Age: 6 Months
+Maximum Age: 17 Years
+
+Inclusion Criteria:
+
+* Infants 6 to 24 months of age
+* Age >= 2 weeks
+
+Exclusion Criteria:
+
+* Age > 30 months
+* BMI > 40 kg/m2
+"""
 
 
 def python_outcomes(trial, path, registry):

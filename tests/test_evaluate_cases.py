@@ -59,7 +59,7 @@ def _patient(row: dict, tmp_path: Path) -> Patient:
     return patients[0]
 
 
-CASE_FILES = ["evaluate_conversions.jsonl", "evaluate_categorical.jsonl"]
+CASE_FILES = ["evaluate_conversions.jsonl", "evaluate_categorical.jsonl", "evaluate_age_months.jsonl"]
 ALL_CASES = [(name, case) for name in CASE_FILES for case in _load(name)]
 
 
@@ -234,3 +234,16 @@ def test_fast_and_explaining_evaluators_agree_and_logic_laws_hold(tree, patient,
     if result.outcomes[0] != "pass":
         assert any(r.startswith(f"{plan.ids[0]} {result.outcomes[0]}: ") for r in result.reasons)
     assert result.verdict == {"pass": "eligible", "fail": "ineligible"}.get(result.outcomes[0], "needs_review")
+
+
+def test_completed_months_by_hand():
+    """Whole months lived (docs/patient-data.md "Age in months"); twelve of them make the completed year."""
+    from eligibility.patient import completed_months
+    from eligibility.readers.wide_cells import completed_years
+    assert completed_months(date(2025, 7, 1), AS_OF) == 6
+    assert completed_months(date(2025, 7, 2), AS_OF) == 5
+    assert completed_months(date(2025, 1, 31), date(2025, 2, 28)) == 0
+    assert completed_months(date(2025, 1, 31), date(2025, 3, 1)) == 1
+    assert completed_months(date(2023, 7, 1), AS_OF) == 30
+    for born in (date(2024, 2, 29), date(2023, 12, 31), date(2020, 1, 1), date(2019, 1, 2)):
+        assert completed_months(born, AS_OF) // 12 == completed_years(born, AS_OF)

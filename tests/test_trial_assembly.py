@@ -31,10 +31,24 @@ AGE_CASES = [
     (("20 Years", "65 Years"), (20, 65, "a", 20, 65)),
     (("6 Months", None), (6, None, "mo", 0.5, None)),
     (("N/A", "17 Years"), (None, 17, "a", None, 17)),
-    (("6 Months", "17 Years"), (0.5, 17, "a", 0.5, 17)),
     (("2 Weeks", None), (2, None, "wk", 14 / 365.25, None)),
-    (("30 Days", "1 Year"), (30 / 365.25, 1, "a", 30 / 365.25, 1)),
 ]
+# different units: two compares, each limit in its own unit (months compare completed months)
+MIXED_AGE_CASES = [
+    (("6 Months", "17 Years"), ((6, "mo", 0.5), (17, "a", 17))),
+    (("30 Days", "1 Year"), ((30, "d", 30 / 365.25), (1, "a", 1))),
+]
+
+
+@pytest.mark.parametrize("fields,expected", MIXED_AGE_CASES, ids=[str(c[0]) for c in MIXED_AGE_CASES])
+def test_age_fields_in_two_units_keep_each_unit(fields, expected):
+    trial, problems = compile_trial_text(ctgov(SIMPLE, minimumAge=fields[0], maximumAge=fields[1]), "ctgov", "t.json")
+    assert problems == []
+    tree = trial.criteria[0].tree
+    assert isinstance(tree, All) and [c.op for c in tree.children] == [">=", "<="]
+    for node, (value, unit, canonical) in zip(tree.children, expected):
+        assert (node.concept, node.unit, node.canonical_unit) == ("age", unit, "a")
+        assert node.value == pytest.approx(value) and node.canonical_value == pytest.approx(canonical)
 
 
 @pytest.mark.parametrize("fields,expected", AGE_CASES, ids=[str(c[0]) for c in AGE_CASES])

@@ -32,7 +32,7 @@ from functools import lru_cache
 from math import isfinite
 
 from ..errors import UnitError
-from ..patient import Invalid, Measurement, Patient
+from ..patient import Invalid, Measurement, Patient, completed_months
 from ..registry import Ingredient, Registry
 from ..units import Conversion, conversion, display_unit
 
@@ -363,6 +363,8 @@ class LongAssembler:
             else:
                 years = completed_years(born, self.as_of)
                 patient.measurements[concept.id] = Measurement(float(years), f"born {born}", "a", born, "birth date")
+                if concept.id == "age":
+                    patient.age_months = completed_months(born, self.as_of)
 
     def _durations(self, patient: Patient, conditions: dict) -> None:
         for concept in self.registry.concepts.values():

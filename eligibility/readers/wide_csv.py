@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 
 from ..errors import DataInputError
-from ..patient import Invalid, Measurement, Patient
+from ..patient import Invalid, Measurement, Patient, completed_months
 from ..registry import Registry
 from . import ReadStats
 from .wide_cells import (
@@ -253,6 +253,7 @@ def _finish(patient: Patient, state: _RowState, as_of: date) -> None:
         else:
             years = completed_years(state.birth, as_of)
             patient.measurements["age"] = Measurement(float(years), f"born {state.birth.isoformat()}", None, None, "birth date")
+            patient.age_months = completed_months(state.birth, as_of)
     elif isinstance(state.birth, Invalid) and not isinstance(patient.measurements.get("age"), Measurement):
         patient.measurements["age"] = state.birth
 

@@ -1,0 +1,100 @@
+"""Ages against bounds written in months, weeks or days (docs/patient-data.md "Age in months").
+
+An age is compared in completed units of the unit its bound was written in: completed years
+for years (measurements["age"], unchanged), completed months (Patient.age_months, from a birth
+date) for months, weeks and days.  With completed years only, the bound is decided when every
+month of that year gives the same answer.  The SQL engine (sqlgen) follows the same rule.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+from . import explain as words
+from .errors import EligibilityError
+from .ir import Compare, Range
+from .patient import Measurement, Patient
+from .units import conversion
+
+U = 2          # eligibility.evaluate: the code for unknown
+Fn = Callable[[Patient], int]
+Ex = Callable[[Patient, bool], tuple[int, list[str]]]
+
+
+def age_in_months(node: Compare | Range) -> bool:
+    """An age bound written in months, weeks or days: compared in completed months (docs/patient-data.md "Age")."""
+    return node.concept == "age" and _finer_than_years(node.unit)
+
+
+def _finer_than_years(unit: str | None) -> bool:
+    if not unit:
+        return False
+    try:
+        return conversion("age", unit).scale < 1.0 - 1e-9
+    except EligibilityError:
+        return False
+
+
+def _month_view(p: Patient) -> Measurement | None:
+    """Completed months as years (months / 12) when the birth date gave them."""
+    m = p.measurements.get("age")
+    if p.age_months is None or type(m) is not Measurement:
+        return None
+    return Measurement(p.age_months / 12, f"{m.raw}, {p.age_months} completed months", None, m.when, m.code)
+
+
+def _months_of_years(m: Measurement) -> list[Measurement] | None:
+    """A whole number of completed years Y is one of the months 12Y .. 12Y+11 (None: not whole years)."""
+    if m.comparator is not None or m.value != int(m.value) or m.value < 0:
+        return None
+    base = int(m.value) * 12
+    return [Measurement((base + k) / 12, m.raw, m.unit, m.when, m.code) for k in range(12)]
+
+
+def _written(node: Compare | Range) -> str:
+    unit = node.unit or ""
+    if isinstance(node, Compare):
+        return f"{words.SYMBOL[node.op]} {node.value:g} {unit}"
+    if node.low is None:
+        return f"{'≤' if node.high_inclusive else '<'} {node.high:g} {unit}"
+    if node.high is None:
+        return f"{'≥' if node.low_inclusive else '>'} {node.low:g} {unit}"
+    return f"{node.low:g} to {node.high:g} {unit}"
+
+
+def by_months(node: Compare | Range, name: str, fn: Fn, ex: Ex, code_of: Callable[[Measurement], int]) -> tuple[Fn, Ex]:
+    """A month/week/day age bound: completed months when known, else decided by completed years only
+    when every month of that year gives the same answer."""
+    def months_code(p: Patient) -> tuple[int, Measurement | None]:
+        view = _month_view(p)
+        if view is not None:
+            return code_of(view), view
+        m = p.measurements.get("age")
+        spread = _months_of_years(m) if type(m) is Measurement else None
+        if spread is None:
+            return -1, None
+        codes = {code_of(x) for x in spread}
+        return (codes.pop() if len(codes) == 1 else U), None
+
+    def fn2(p: Patient) -> int:
+        code, _ = months_code(p)
+        return fn(p) if code == -1 else code
+
+    def ex2(p: Patient, detail: bool) -> tuple[int, list[str]]:
+        code, view = months_code(p)
+        if code == -1:
+            return ex(p, detail)
+        if view is not None:
+            return ex(_with_age(p, view), detail)
+        if code == U:
+            m = p.measurements["age"]
+            return U, [f"{name} {int(m.value)} years: months needed for {_written(node).strip()}"]
+        return code, ex(p, detail)[1]
+    return fn2, ex2
+
+
+def _with_age(p: Patient, view: Measurement) -> Patient:
+    """A shallow copy whose age is the month view, for the explanation only."""
+    q = copy.copy(p)
+    q.measurements = {**p.measurements, "age": view}
+    return q
