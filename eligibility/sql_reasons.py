@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from . import ir
+from .age_months import age_in_months
 from .registry import Registry
 from .sqlgen import SEX_CODES, col, feature, frag, lit
 from .units import display_unit
@@ -38,6 +39,17 @@ def criterion_detail(criterion: ir.Criterion, registry: Registry, columns: set[s
             num = exp.Coalesce(this=col(shown), expressions=[_number_text(col(v))]) if shown in columns \
                 else _number_text(col(v))
             # literal pieces joined in Python: fewer string operations per row
+            months = node.concept == "age" and any(isinstance(n, (ir.Compare, ir.Range)) and age_in_months(n)
+                                                   for n in ir.walk(criterion.tree))
+            if months:   # a bound in months: completed months when known, else say they are unknown
+                m = col("m_age") if "m_age" in columns else exp.null()
+                count = exp.cast(exp.cast(exp.func("ROUND", exp.Mul(this=m, expression=lit(12.0))), "INT", copy=False),
+                                 "VARCHAR", copy=False)
+                parts.append(frag("CASE WHEN :m IS NOT NULL THEN :a || :count || ' completed months' "
+                                  "WHEN :v IS NOT NULL THEN :a || :num || :b || ' (months unknown)' "
+                                  "WHEN :why IS NOT NULL THEN :a || :why ELSE :missing END", m=m.copy(), count=count,
+                                  v=col(v), num=num, a=f"{name} ", b=f" {unit}", why=why, missing=f"{name} missing"))
+                continue
             parts.append(frag("CASE WHEN :v IS NOT NULL THEN :a || :num || :b WHEN :why IS NOT NULL THEN :a || :why "
                               "ELSE :missing END", v=col(v), num=num, a=f"{name} ", b=f" {unit}",
                               why=why, missing=f"{name} missing"))

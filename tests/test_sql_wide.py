@@ -55,3 +55,17 @@ def test_threshold_is_a_compile_time_literal():
     """The bound appears once as a number (shifted by the evaluator's tolerance), not as a per-row conversion."""
     sql = trial_to_sql(one_criterion(CASES[0]), as_of=AS_OF, header=["patient_id", "HbA1c"])
     assert "6.999999993" in sql
+
+
+@pytest.mark.parametrize("header,cell,shown", [("birth_date", "2023-07-01", "Age 30 completed months"),
+                                               ("age", "0", "(months unknown)")])
+def test_month_bound_reasons_name_completed_months(header, cell, shown):
+    """'6 to 24 months': 2023-07-01 is 30 completed months on 2026-01-01; an age of 0 years leaves them unknown."""
+    case = next(c for c in CASES if c["why"].startswith("age in months: born 2023-07-01"))
+    sql = trial_to_sql(one_criterion(case), dialect="duckdb", schema="wide", as_of=AS_OF, registry=default_registry(),
+                       header=["patient_id", header])
+    con = duckdb.connect()
+    con.execute(f'CREATE TABLE patients ("patient_id" VARCHAR, "{header}" VARCHAR)')
+    con.execute("INSERT INTO patients VALUES ('p1', ?)", [cell])
+    (_patient, _verdict, reasons, _outcome), = con.execute(sql).fetchall()
+    assert shown in reasons
