@@ -2,8 +2,8 @@
 
 An age is compared in completed units of the unit its bound was written in: completed years
 for years (measurements["age"], unchanged), completed months (Patient.age_months, from a birth
-date) for months, weeks and days.  With completed years only, the bound is decided when every
-month of that year gives the same answer.  The SQL engine (sqlgen) follows the same rule.
+date) for months, weeks and days.  With completed years only, the bound is decided when the
+months 12Y .. 12Y+11 are all inside it or all on one side.  The SQL engine (sqlgen) follows the same rule.
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from .ir import Compare, Range
 from .patient import Measurement, Patient
 from .units import conversion
 
-U = 2          # eligibility.evaluate: the code for unknown
+F, T, U = 0, 1, 2          # eligibility.evaluate's codes
+_INF = float("inf")
 Fn = Callable[[Patient], int]
 Ex = Callable[[Patient, bool], tuple[int, list[str]]]
 
@@ -43,12 +44,31 @@ def _month_view(p: Patient) -> Measurement | None:
     return Measurement(p.age_months / 12, f"{m.raw}, {p.age_months} completed months", None, m.when, m.code)
 
 
-def _months_of_years(m: Measurement) -> list[Measurement] | None:
-    """A whole number of completed years Y is one of the months 12Y .. 12Y+11 (None: not whole years)."""
+def _year_span(m: Measurement) -> tuple[float, float] | None:
+    """A whole number of completed years Y is somewhere in months 12Y .. 12Y+11, as years (None: not whole years)."""
     if m.comparator is not None or m.value != int(m.value) or m.value < 0:
         return None
     base = int(m.value) * 12
-    return [Measurement((base + k) / 12, m.raw, m.unit, m.when, m.code) for k in range(12)]
+    return base / 12, (base + 11) / 12
+
+
+def _span_code(span: tuple[float, float], sides: tuple[float, bool, float, bool, bool]) -> int:
+    """T if the whole span is inside the bound's region, F if it lies wholly on one side, else U
+    (the SQL engine's rule: two ends, few column references)."""
+    from .evaluate import holds   # evaluate imports this module
+    lo, lo_open, hi, hi_open, negate = sides
+    first, last = span
+
+    def low_ok(x: float) -> bool:
+        return lo == -_INF or holds(">" if lo_open else ">=", x, lo)
+
+    def high_ok(x: float) -> bool:
+        return hi == _INF or holds("<" if hi_open else "<=", x, hi)
+    if low_ok(first) and high_ok(last):
+        return F if negate else T
+    if not low_ok(last) or not high_ok(first):
+        return T if negate else F
+    return U
 
 
 def _written(node: Compare | Range) -> str:
@@ -62,19 +82,17 @@ def _written(node: Compare | Range) -> str:
     return f"{node.low:g} to {node.high:g} {unit}"
 
 
-def by_months(node: Compare | Range, name: str, fn: Fn, ex: Ex, code_of: Callable[[Measurement], int]) -> tuple[Fn, Ex]:
-    """A month/week/day age bound: completed months when known, else decided by completed years only
-    when every month of that year gives the same answer."""
+def by_months(node: Compare | Range, name: str, fn: Fn, ex: Ex, code_of: Callable[[Measurement], int],
+              sides: tuple[float, bool, float, bool, bool]) -> tuple[Fn, Ex]:
+    """A month/week/day age bound: completed months when known, else by completed years only when
+    the months of that year are all inside the bound or all on one side.  sides: (low, low open, high, high open, negate)."""
     def months_code(p: Patient) -> tuple[int, Measurement | None]:
         view = _month_view(p)
         if view is not None:
             return code_of(view), view
         m = p.measurements.get("age")
-        spread = _months_of_years(m) if type(m) is Measurement else None
-        if spread is None:
-            return -1, None
-        codes = {code_of(x) for x in spread}
-        return (codes.pop() if len(codes) == 1 else U), None
+        span = _year_span(m) if type(m) is Measurement else None
+        return (-1, None) if span is None else (_span_code(span, sides), None)
 
     def fn2(p: Patient) -> int:
         code, _ = months_code(p)

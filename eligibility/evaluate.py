@@ -276,7 +276,7 @@ class _Builder:
             return code, [words.range_text(name, node, m, None if low == -_INF else low,
                                            None if high == _INF else high, side, detail, uln, value_unit)]
         if age_in_months(node):
-            return by_months(node, name, fn, ex, lambda m: code_of(m, lo, hi))
+            return by_months(node, name, fn, ex, lambda m: code_of(m, lo, hi), (lo, lo_open, hi, hi_open, negate))
         return fn, ex
 
 

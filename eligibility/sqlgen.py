@@ -196,22 +196,39 @@ class NodeCompiler:
 
     def _age_months(self, node: ir.Compare | ir.Range) -> exp.Expression:
         """Completed months (m_age = months / 12) when a birth date gave them; else a whole number of
-        completed years Y decides only if all of the months 12Y .. 12Y+11 agree (the evaluator's rule)."""
+        completed years Y spans Y .. (12Y + 11) / 12: TRUE if all of it is inside the bound, FALSE if
+        it lies wholly on one side (the evaluator's rule, eligibility.age_months); few references to
+        the age, since PostgreSQL inlines a column's expression into each one."""
         age = self.value("age")
         m_age = col("m_age") if "m_age" in self.columns else exp.null()
-        months = [self._numeric(node, exp.Div(this=exp.Paren(this=exp.Add(
-            this=exp.Mul(this=age.copy(), expression=lit(12.0)), expression=lit(float(k)))), expression=lit(12.0))).v
-            for k in range(12)]
+        if isinstance(node, ir.Compare):
+            op = node.op
+            low = {">=": ">=", ">": ">", "==": ">=", "!=": ">="}.get(op)
+            high = {"<=": "<=", "<": "<", "==": "<=", "!=": "<="}.get(op)
+            lo_b = hi_b = node.canonical_value
+        else:
+            op = None
+            low = None if node.canonical_low is None else (">=" if node.low_inclusive else ">")
+            high = None if node.canonical_high is None else ("<=" if node.high_inclusive else "<")
+            lo_b, hi_b = node.canonical_low, node.canonical_high
+        last = exp.Div(this=exp.Paren(this=exp.Add(this=exp.Mul(this=age.copy(), expression=lit(12.0)),
+                                                   expression=lit(11.0))), expression=lit(12.0))
+
+        def low_ok(x: exp.Expression) -> exp.Expression:
+            return exp.true() if low is None else compare(low, x, float(lo_b))
+
+        def high_ok(x: exp.Expression) -> exp.Expression:
+            return exp.true() if high is None else compare(high, x, float(hi_b))
+        inside, outside = (exp.false(), exp.true()) if op == "!=" else (exp.true(), exp.false())
+        span = (exp.Case().when(exp.and_(low_ok(age.copy()), high_ok(last), copy=False), inside, copy=False)
+                .when(exp.or_(exp.Not(this=exp.Paren(this=low_ok(last.copy()))),
+                              exp.Not(this=exp.Paren(this=high_ok(age.copy()))), copy=False), outside, copy=False))
         whole = exp.and_(exp.EQ(this=age.copy(), expression=exp.func("FLOOR", age.copy())),
                          exp.GTE(this=age.copy(), expression=lit(0.0)), copy=False)
-        every = exp.and_(*[exp.Paren(this=m) for m in months], copy=False)
-        none = exp.Not(this=exp.Paren(this=exp.or_(*[exp.Paren(this=m.copy()) for m in months], copy=False)))
         return (exp.Case()
                 .when(exp.Not(this=exp.Is(this=m_age, expression=exp.null())), self._numeric(node, m_age.copy()).v, copy=False)
-                .when(exp.and_(whole, every, copy=False), exp.true(), copy=False)
-                .when(exp.and_(whole.copy(), none, copy=False), exp.false(), copy=False)
-                .when(exp.Not(this=exp.Paren(this=whole.copy())), self._numeric(node, age.copy()).v, copy=False)
-                .else_(exp.cast(exp.null(), "BOOLEAN", copy=False), copy=False))
+                .when(whole, span, copy=False)
+                .else_(self._numeric(node, age.copy()).v, copy=False))
 
     def _numeric(self, node: ir.Compare | ir.Range, value: exp.Expression) -> Cond:
         if isinstance(node, ir.Compare):

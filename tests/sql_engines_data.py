@@ -6,11 +6,11 @@ import random
 from datetime import date
 from pathlib import Path
 
-from test_differential import BAD, COLUMNS, HEADER, MISSING
+from test_differential import BAD, COLUMNS, HEADER, INFANT_TRIAL, MISSING
 
 from eligibility.engines.duckdb_engine import build_query
 from eligibility.registry import default_registry
-from eligibility.trials import compile_trial_file
+from eligibility.trials import compile_trial_file, compile_trial_text
 from shared_paths import SHARED
 
 AS_OF = date(2026, 1, 1)
@@ -36,7 +36,9 @@ def write_csv(path: Path, rows: list[list[str]]) -> Path:
 
 
 def trials():
-    return [compile_trial_file(TRIALS / name)[0] for name in ("ucmsc_t2dm.txt", "example_t2dm_addon.txt")]
+    """The seed trial, the example trial, and an infant trial with age bounds in months."""
+    infant, _problems = compile_trial_text(INFANT_TRIAL, "text", "infants.txt")
+    return [compile_trial_file(TRIALS / name)[0] for name in ("ucmsc_t2dm.txt", "example_t2dm_addon.txt")] + [infant]
 
 
 def duckdb_results(trial, path: Path) -> dict[str, tuple]:

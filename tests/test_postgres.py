@@ -37,6 +37,8 @@ def loaded(tmp_path_factory):
     return path
 
 
+# the infant trial (trials()[2], age bounds in months) is left out here: on PostgreSQL its query takes
+# minutes for 400 rows (the age expression is inlined into every reference); Spark and DuckDB run it
 @pytest.mark.parametrize("which", [0, 1], ids=["seed-trial", "example-trial"])
 def test_postgres_matches_duckdb(loaded, which):
     import psycopg

@@ -32,7 +32,7 @@ def spark_table(tmp_path_factory):
     spark.stop()
 
 
-@pytest.mark.parametrize("which", [0, 1], ids=["seed-trial", "example-trial"])
+@pytest.mark.parametrize("which", [0, 1, 2], ids=["seed-trial", "example-trial", "infant-trial"])
 def test_spark_matches_duckdb(spark_table, which):
     spark, path = spark_table
     trial = trials()[which]
