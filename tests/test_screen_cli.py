@@ -232,45 +232,41 @@ def test_deceased_patients_are_ineligible(tmp_path):
     assert rows[1]["verdict"] == "needs_review" and "deceased" not in rows[1]["reasons"]
 
 
-@pytest.mark.parametrize("engine", ["python", "duckdb"])
-def test_trial_problems_reach_the_summary_and_the_run_goes_on(tmp_path, engine):
-    """A criterion the compiler reports (unknown unit) is named in the summary by either engine; rows still come out."""
+def screen_subprocess(tmp_path: Path, trial_text: str, csv_text: str, engine: str, *extra: str):
+    """The real console command on a trial and a CSV written here; returns (completed run, output rows)."""
     import subprocess
     import sys
 
     trial = tmp_path / "trial.txt"
-    trial.write_text("Inclusion Criteria:\n1. HbA1c ≥ 7 furlongs\n2. BMI 25-40 kg/m2\n", encoding="utf-8")
+    trial.write_text(trial_text, encoding="utf-8")
     data = tmp_path / "p.csv"
-    data.write_text("patient_id,bmi\nA,30\nB,50\n", encoding="utf-8")
+    data.write_text(csv_text, encoding="utf-8")
     out = tmp_path / "out.csv"
     run = subprocess.run([sys.executable, "-m", "eligibility", "screen", str(trial), str(data), "-o", str(out),
-                          "--engine", engine, "--as-of", "2026-01-01"], capture_output=True, text=True)
+                          "--engine", engine, "--as-of", "2026-01-01", *extra], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr
+    return run, list(csv.DictReader(out.open(encoding="utf-8")))
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_trial_problems_reach_the_summary_and_the_run_goes_on(tmp_path, engine):
+    """A criterion the compiler reports (unknown unit) is named in the summary by either engine; rows still come out."""
+    run, rows = screen_subprocess(tmp_path, "Inclusion Criteria:\n1. HbA1c ≥ 7 furlongs\n2. BMI 25-40 kg/m2\n",
+                                  "patient_id,bmi\nA,30\nB,50\n", engine)
     assert "furlongs" in run.stderr and "E-UNIT" in run.stderr
-    rows = out.read_text(encoding="utf-8").splitlines()
-    assert rows[0].split(",")[:3] == ["patient_id", "verdict", "reasons"]
-    assert [r.split(",")[0] for r in rows[1:]] == ["A", "B"]
+    assert list(rows[0])[:3] == ["patient_id", "verdict", "reasons"]
+    assert [r["patient_id"] for r in rows] == ["A", "B"]
 
 
 @pytest.mark.parametrize("engine", ["python", "duckdb"])
 def test_a_concept_added_by_a_registry_file_screens_without_code_changes(tmp_path, engine):
     """README's example: serum potassium defined only in a user TOML file compiles, reads from CSV and screens."""
-    import subprocess
-    import sys
-
     registry = tmp_path / "k.toml"
     registry.write_text('[[concept]]\nid = "potassium"\nname = "Serum potassium"\ncanonical_unit = "mmol/L"\n'
                         'synonyms = ["potassium", "serum potassium"]\nplausible = [1, 10]\n', encoding="utf-8")
-    trial = tmp_path / "trial.txt"
-    trial.write_text("Exclusion Criteria:\n1. Serum potassium > 5.5 mmol/L\n", encoding="utf-8")
-    data = tmp_path / "p.csv"
     # 6.0 > 5.5 -> excluded; 4.1 -> not; empty -> unknown; 12 is outside the plausible range -> unknown
-    data.write_text("patient_id,Serum potassium (mmol/L)\nA,6.0\nB,4.1\nC,\nD,12\n", encoding="utf-8")
-    out = tmp_path / "out.csv"
-    run = subprocess.run([sys.executable, "-m", "eligibility", "screen", str(trial), str(data), "-o", str(out),
-                          "--registry", str(registry), "--engine", engine, "--as-of", "2026-01-01"],
-                         capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    _run, rows = screen_subprocess(tmp_path, "Exclusion Criteria:\n1. Serum potassium > 5.5 mmol/L\n",
+                                   "patient_id,Serum potassium (mmol/L)\nA,6.0\nB,4.1\nC,\nD,12\n", engine,
+                                   "--registry", str(registry))
     assert [(r["patient_id"], r["E1"]) for r in rows] == [("A", "fail"), ("B", "pass"), ("C", "unknown"), ("D", "unknown")]
