@@ -106,9 +106,9 @@ class _Builder:
 
     def build(self, node) -> tuple[Fn, Ex]:
         if isinstance(node, All):
-            fn, ex = self._all(node)
+            fn, ex = self._junction(node, F, T, "no restriction")
         elif isinstance(node, AnyOf):
-            fn, ex = self._any(node)
+            fn, ex = self._junction(node, T, F, "no alternative given")
         elif isinstance(node, Not):
             fn, ex = self._not(node)
         elif isinstance(node, (Compare, Range)):
@@ -126,53 +126,29 @@ class _Builder:
         return self._qualified(fn, ex, quals, isinstance(node, (All, AnyOf, Not))) if quals else (fn, ex)
 
     # -- logic ---------------------------------------------------------------
-    def _all(self, node: All) -> tuple[Fn, Ex]:
+    def _junction(self, node: All | AnyOf, absorbing: int, start: int, empty: str) -> tuple[Fn, Ex]:
+        """Kleene and (absorbing F, start T) / or (absorbing T, start F): otherwise the largest code wins."""
         pairs = [self.build(child) for child in node.children]
         fns, exs = tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
 
         def fn(p: Patient) -> int:
-            best = T
+            best = start
             for f in fns:
                 v = f(p)
-                if v == F:
-                    return F
+                if v == absorbing:
+                    return absorbing
                 if v > best:
                     best = v
             return best
 
         def ex(p: Patient, detail: bool) -> tuple[int, list[str]]:
             if not exs:
-                return T, ["no restriction"]
+                return start, [empty]
             if not detail:
                 return _short_texts(p, fns, exs, fn(p))
             results = [e(p, detail) for e in exs]
             codes = [c for c, _ in results]
-            code = F if F in codes else max(codes)
-            return code, _deciding(code, results, detail)
-        return fn, ex
-
-    def _any(self, node: AnyOf) -> tuple[Fn, Ex]:
-        pairs = [self.build(child) for child in node.children]
-        fns, exs = tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
-
-        def fn(p: Patient) -> int:
-            best = F
-            for f in fns:
-                v = f(p)
-                if v == T:
-                    return T
-                if v > best:
-                    best = v
-            return best
-
-        def ex(p: Patient, detail: bool) -> tuple[int, list[str]]:
-            if not exs:
-                return F, ["no alternative given"]
-            if not detail:
-                return _short_texts(p, fns, exs, fn(p))
-            results = [e(p, detail) for e in exs]
-            codes = [c for c, _ in results]
-            code = T if T in codes else max(codes)
+            code = absorbing if absorbing in codes else max(codes)
             return code, _deciding(code, results, detail)
         return fn, ex
 
