@@ -2,7 +2,9 @@
 
 The Python evaluator is the reference (and the only one that explains); the
 DuckDB engine takes over batch runs of wide CSVs when asked for, or on `auto`.
-Output rows are written as patients stream in, so memory stays flat.
+Output rows are written as patients stream in, so memory stays flat.  The
+trial comes from the compiled-trial cache (eligibility.trial_cache) and the
+evaluator is imported only when it runs, so a DuckDB run starts fast.
 """
 from __future__ import annotations
 
@@ -10,76 +12,19 @@ import csv
 import json
 import sys
 import time
-from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .errors import DataInputError, EligibilityError, TrialInputError
-from .evaluate import Plan, PatientResult
-from .explain import render_patient
-from .ir import Trial
-from .registry import Registry, build_registry, default_registry
+from .errors import DataInputError, EligibilityError
+from .summary import VERDICTS, ScreenSummary
+from .trial_cache import load_trial, prepare_trial
 
-VERDICTS = ("eligible", "needs_review", "ineligible")
+if TYPE_CHECKING:
+    from .evaluate import PatientResult, Plan
 
-
-@dataclass
-class ScreenSummary:
-    """What a run did, for stderr: counts, the date used, where results went, data problems."""
-
-    trial_title: str
-    as_of: date
-    output: str
-    engine: str
-    criteria: list[str]
-    rows: int = 0
-    verdicts: Counter = field(default_factory=Counter)
-    outcomes: dict[str, Counter] = field(default_factory=dict)     # criterion id -> outcome counts
-    problems: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    rows_read: int | None = None     # input rows as the reader counted them (None: not reported)
-
-    def add(self, result: PatientResult) -> None:
-        self.rows += 1
-        self.verdicts[result.verdict] += 1
-        for cid, outcome in zip(self.criteria, result.outcomes):
-            self.outcomes.setdefault(cid, Counter())[outcome] += 1
-
-    def render(self) -> str:
-        rate = f", {self.rows / self.seconds:,.0f} patients/s" if self.seconds > 0.5 and self.rows else ""
-        read = f" from {self.rows_read} input rows" if self.rows_read is not None else ""
-        lines = [f"screened {self.rows} patients{read} against {self.trial_title!r} as of {self.as_of.isoformat()} "
-                 f"({self.engine} engine{rate})",
-                 "verdicts: " + ", ".join(f"{v} {self.verdicts.get(v, 0)}" for v in VERDICTS)]
-        for label, outcome in (("failing", "fail"), ("unknown (missing or rejected data)", "unknown"), ("needing review", "review")):
-            counts = [f"{cid} {self.outcomes[cid][outcome]}" for cid in self.criteria
-                      if self.outcomes.get(cid, {}).get(outcome)]
-            if counts:
-                lines.append(f"{label}: " + ", ".join(counts))
-        lines.append(f"results: {self.output}")
-        if self.problems:
-            lines.append("data problems:")
-            lines.extend(f"  {problem}" for problem in self.problems)
-        return "\n".join(lines)
-
-
-def _registry(registry_files) -> Registry:
-    return build_registry(*map(Path, registry_files)) if registry_files else default_registry()
-
-
-def load_trial(path: str | Path, registry_files=()) -> tuple[Trial, list[EligibilityError]]:
-    from .trials import compile_trial_file
-
-    trial, problems = compile_trial_file(path, registry_files=registry_files)
-    if not trial.criteria:
-        raise TrialInputError("no criteria to screen against", code="E-TRIAL-EMPTY", file=str(path))
-    return trial, list(problems)
-
-
-def _title(trial: Trial, path) -> str:
-    return trial.trial.title or next(iter(trial.trial.ids.values()), None) or Path(path).name
+__all__ = ["VERDICTS", "ScreenSummary", "explain", "load_trial", "screen"]
 
 
 def _duckdb_engine(engine: str, fmt: str, data: list[str], input_format: str):
@@ -118,21 +63,21 @@ def screen(trial: str | Path, data: list[str], *, output: str | None = None, fmt
            input_format: str = "auto", registry_files=(), progress: bool = False) -> ScreenSummary:
     """Screen every patient in `data` against `trial`; one output row per input row, in input order."""
     as_of = as_of or date.today()
-    compiled, trial_problems = load_trial(trial, registry_files)
-    registry = _registry(registry_files)
+    prepared = prepare_trial(trial, registry_files)
     module = _duckdb_engine(engine, fmt, data, input_format)
     if module is not None:
-        summary = module.screen_duckdb(compiled, [Path(p) for p in data], output=output, fmt=fmt, as_of=as_of,
-                                       lookback_days=lookback_days, registry=registry, input_format=input_format)
-        summary.trial_title = _title(compiled, trial)   # the engine knows the data paths, not the trial's
-        summary.problems.extend(f"trial: {problem.one_line()}" for problem in trial_problems)
+        summary = module.screen_duckdb(prepared, [Path(p) for p in data], output=output, fmt=fmt, as_of=as_of,
+                                       lookback_days=lookback_days, input_format=input_format)
+        summary.problems.extend(f"trial: {problem}" for problem in prepared.problems)
         return summary
+    from .evaluate import Plan
     from .readers import read_patients
 
+    registry = prepared.registry
     source = read_patients(data, input_format=input_format, as_of=as_of, lookback_days=lookback_days, registry=registry)
-    plan = Plan(compiled, registry, as_of)
-    summary = ScreenSummary(_title(compiled, trial), as_of, output or "stdout", "python", plan.ids)
-    summary.problems.extend(f"trial: {problem.one_line()}" for problem in trial_problems)
+    plan = Plan(prepared.trial, registry, as_of)
+    summary = ScreenSummary(prepared.title, as_of, output or "stdout", "python", plan.ids)
+    summary.problems.extend(f"trial: {problem}" for problem in prepared.problems)
     patients = source.patients
     if progress:
         from tqdm import tqdm
@@ -192,8 +137,10 @@ def explain(trial: str | Path, data: list[str], patient_id: str, *, as_of: date 
             lookback_days: int = 365, input_format: str = "auto", registry_files=()) -> str:
     """A readable per-criterion explanation for one patient (every row with that id)."""
     as_of = as_of or date.today()
-    compiled, _problems = load_trial(trial, registry_files)
-    registry = _registry(registry_files)
+    prepared = prepare_trial(trial, registry_files)
+    compiled, registry = prepared.trial, prepared.registry
+    from .evaluate import Plan
+    from .explain import render_patient
     from .readers import read_patients
 
     source = read_patients(data, input_format=input_format, as_of=as_of, lookback_days=lookback_days, registry=registry)
@@ -204,5 +151,5 @@ def explain(trial: str | Path, data: list[str], patient_id: str, *, as_of: date 
         names = ", ".join(str(p) for p in data)
         raise DataInputError(f"{names}: no patient with id {wanted!r} ({source.stats.rows} rows read)",
                              code="E-DATA-PATIENT")
-    header = f"Trial: {_title(compiled, trial)}"
+    header = f"Trial: {prepared.title}"
     return "\n\n".join([header, *texts])

@@ -25,10 +25,14 @@ import time
 from collections import Counter
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import DataInputError
-from ..ir import Trial
-from ..registry import Registry
+from ..trial_cache import PreparedTrial, as_prepared
+
+if TYPE_CHECKING:
+    from ..ir import Trial
+    from ..registry import Registry
 
 MEMORY_LIMIT = "1GB"
 
@@ -70,25 +74,27 @@ def _scan(paths: list[Path], width: int, delimiter: str, parallel: bool = True) 
             f"parallel={'true' if parallel else 'false'}, columns={columns})")
 
 
-def build_query(trial: Trial, paths: list[Path], *, as_of: date, registry: Registry, parallel: bool = True,
-                notes: list[str] | None = None, lookback_days: int = 365) -> str:
+def build_query(trial: Trial | PreparedTrial, paths: list[Path], *, as_of: date, registry: Registry | None = None,
+                parallel: bool = True, notes: list[str] | None = None, lookback_days: int = 365) -> str:
     """The DuckDB query screening these wide CSV files (they must share one header).
 
     The query text is cached on disk (engines/query_cache.py): a repeated run
-    with the same trial, header, as-of date and registry skips sqlglot entirely.
+    with the same trial, header, as-of date and registry skips sqlglot entirely,
+    and a PreparedTrial's pydantic objects are not even built.
     """
     from . import query_cache
 
+    prepared = as_prepared(trial, registry, paths[0])
     headers = [_header(p) for p in paths]
     if len({(tuple(h), d) for h, d in headers}) != 1:
         raise _Fallback("the files have different headers")
     header, delimiter = headers[0]
-    key = query_cache.fingerprint(trial.to_json(), header, delimiter, as_of=as_of, lookback_days=lookback_days,
-                                  registry=registry, variant="duckdb-wide")
+    key = query_cache.fingerprint(prepared.json, header, delimiter, as_of=as_of, lookback_days=lookback_days,
+                                  registry_key=prepared.registry_key, variant="duckdb-wide")
     cached = query_cache.load(key)
     if cached is None:
         try:
-            cached = _wide_query(trial, header, as_of=as_of, registry=registry)
+            cached = _wide_query(prepared.trial, header, as_of=as_of, registry=prepared.registry)
         except ValueError as exc:   # no id column
             raise DataInputError(f"{paths[0]}: {exc}", code="E-DATA-NO-ID", file=str(paths[0])) from None
         query_cache.save(key, *cached)
@@ -123,13 +129,18 @@ def _connect():
     return con
 
 
-def screen_duckdb(trial: Trial, source_paths: list[Path], *, output: str | None, fmt: str = "csv",
-                  as_of: date, lookback_days: int = 365, registry: Registry, input_format: str = "auto"):
-    """Screen wide CSV files on DuckDB; returns screening.ScreenSummary (falls back to Python when it must)."""
+def screen_duckdb(trial: Trial | PreparedTrial, source_paths: list[Path], *, output: str | None, fmt: str = "csv",
+                  as_of: date, lookback_days: int = 365, registry: Registry | None = None,
+                  input_format: str = "auto"):
+    """Screen wide CSV files on DuckDB; returns screening.ScreenSummary (falls back to Python when it must).
+
+    `registry` goes with a Trial; a PreparedTrial brings its own.
+    """
     from ..readers import detect_format
-    from ..screening import ScreenSummary, _title
+    from ..summary import ScreenSummary
 
     paths = [Path(p) for p in source_paths]
+    prepared = as_prepared(trial, registry, paths[0])
     formats = {detect_format(p) for p in paths} if input_format == "auto" else {input_format}
     reason = None
     long_data = formats <= {"synthea", "omop"} and len(paths) == 1
@@ -143,19 +154,18 @@ def screen_duckdb(trial: Trial, source_paths: list[Path], *, output: str | None,
     if reason is None:
         try:
             if long_data:
-                sql = _long_query(con, trial, paths[0], formats.pop(), as_of=as_of,
-                                  lookback_days=lookback_days, registry=registry)
+                sql = _long_query(con, prepared.trial, paths[0], formats.pop(), as_of=as_of,
+                                  lookback_days=lookback_days, registry=prepared.registry)
             else:
-                sql = build_query(trial, paths, as_of=as_of, registry=registry, notes=notes,
-                                  lookback_days=lookback_days)
+                sql = build_query(prepared, paths, as_of=as_of, notes=notes, lookback_days=lookback_days)
         except _Fallback as why:
             reason = str(why)
     if sql is None:
         con.close()
-        return _python(trial, paths, output=output, fmt=fmt, as_of=as_of, lookback_days=lookback_days,
-                       registry=registry, input_format=input_format, note=f"python engine used: {reason}")
-    ids = [c.id for c in trial.criteria]
-    summary = ScreenSummary(_title(trial, paths[0]), as_of, output or "stdout", "duckdb", ids)
+        return _python(prepared, paths, output=output, fmt=fmt, as_of=as_of, lookback_days=lookback_days,
+                       input_format=input_format, note=f"python engine used: {reason}")
+    ids = prepared.ids
+    summary = ScreenSummary(prepared.title, as_of, output or "stdout", "duckdb", ids)
     summary.problems.extend(notes)
     started = time.perf_counter()
     select = f"SELECT COALESCE(patient_id, '') AS patient_id, verdict, NULLIF(reasons, '') AS reasons, " \
@@ -181,8 +191,8 @@ def screen_duckdb(trial: Trial, source_paths: list[Path], *, output: str | None,
     except Exception as exc:   # duckdb.Error: unreadable bytes and the like -> the Python reader decides
         if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
             raise
-        return _python(trial, paths, output=output, fmt=fmt, as_of=as_of, lookback_days=lookback_days,
-                       registry=registry, input_format=input_format,
+        return _python(prepared, paths, output=output, fmt=fmt, as_of=as_of, lookback_days=lookback_days,
+                       input_format=input_format,
                        note=f"python engine used: DuckDB could not read the data ({str(exc).splitlines()[0]})")
     finally:
         con.close()
@@ -234,18 +244,20 @@ def _count(con, relation: str, ids: list[str], summary) -> None:
         summary.outcomes[cid] = Counter({o: n for o in outcomes if (n := next(rest))})
 
 
-def _python(trial: Trial, paths: list[Path], *, output, fmt, as_of, lookback_days, registry, input_format, note):
+def _python(prepared: PreparedTrial, paths: list[Path], *, output, fmt, as_of, lookback_days, input_format, note):
     """The Python engine on an already compiled trial (the same loop as screening.screen)."""
     import json
 
     from ..evaluate import Plan
     from ..readers import read_patients
-    from ..screening import ScreenSummary, _data_problems, _jsonl, _sink, _title
+    from ..screening import _data_problems, _jsonl, _sink
+    from ..summary import ScreenSummary
 
+    trial, registry = prepared.trial, prepared.registry
     source = read_patients(paths, input_format=input_format, as_of=as_of, lookback_days=lookback_days,
                            registry=registry)
     plan = Plan(trial, registry, as_of)
-    summary = ScreenSummary(_title(trial, paths[0]), as_of, output or "stdout", "python", plan.ids)
+    summary = ScreenSummary(prepared.title, as_of, output or "stdout", "python", plan.ids)
     summary.problems.append(note)
     started = time.perf_counter()
     with _sink(output) as handle:

@@ -13,10 +13,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import DataInputError
-from ..patient import Patient
-from ..registry import Registry
+
+if TYPE_CHECKING:   # detect_format serves the DuckDB engine's start-up, which needs no pydantic
+    from ..patient import Patient
+    from ..registry import Registry
 
 FORMATS = ("wide", "synthea", "omop", "fhir")
 
