@@ -118,8 +118,8 @@ class _Builder:
 
             fn, ex = build_has(self, node)
         elif isinstance(node, Manual):
-            text = node.text.strip()
-            fn, ex = (lambda p: R), (lambda p, detail: (R, [text]))
+            text, label = node.text.strip(), words.manual_label(node.text)
+            fn, ex = (lambda p: R), (lambda p, detail: (R, [text if detail else label]))
         else:
             raise TypeError(f"unknown IR node {type(node).__name__}")
         quals = {k: v for k, v in node.qualifiers.items() if not (isinstance(node, Has) and k == "duration_at_least")}

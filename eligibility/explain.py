@@ -142,6 +142,19 @@ def listed(names: list[str], limit: int = 5) -> str:
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
+def manual_label(text: str, words: int = 3) -> str:
+    """A part only a person can decide, as the reasons column names it: its first words.
+
+    The column repeats it on every row the criterion is under review, so it stays
+    short; explanations (`--format jsonl`, `explain`) and the compiled trial give the
+    whole text.
+    """
+    parts = text.split()
+    if len(parts) <= words:
+        return " ".join(parts)
+    return " ".join(parts[:words]).rstrip(".,;:") + "…"
+
+
 def short(criterion_id: str, outcome: str, texts: list[str]) -> str:
     # one line per reason ("medications not recorded" once, not per drug class; wrapped trial text unwrapped)
     texts = list(dict.fromkeys(" ".join(t.split()) if "\n" in t or "  " in t else t for t in texts))

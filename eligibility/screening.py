@@ -88,8 +88,9 @@ def screen(trial: str | Path, data: list[str], *, output: str | None = None, fmt
     known = set(plan.ids)
     with _sink(output) as handle:
         if fmt == "csv":
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(["patient_id", "verdict", "reasons", *plan.ids])
+            # every field quoted: the DuckDB engine's Arrow writer quotes the same way (identical files)
+            writer = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
+            handle.write(",".join(["patient_id", "verdict", "reasons", *plan.ids]) + "\n")
             for patient in patients:
                 result = plan.evaluate(patient)
                 writer.writerow([result.patient_id, result.verdict, "; ".join(result.reasons), *result.outcomes])

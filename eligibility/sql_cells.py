@@ -20,6 +20,7 @@ from .units import normalize_unit
 
 # the reader's number: sign, digits with an optional point, optional exponent
 NUMBER = r"[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?"
+NUMBER_GROUPLESS = r"[+-]?(?:[0-9]+[.]?[0-9]*|[.][0-9]+)(?:[eE][+-]?[0-9]+)?"
 # unit spellings are compared folded: lower case, these characters mapped, no spaces
 _FOLD = (("μ", "µ"), ("²", "2"), ("³", "3"), ("⁹", "9"), ("％", "%"), ("×", "x"))
 _SEP = r"[;|]"
@@ -104,54 +105,81 @@ def fast_date(t: exp.Expression) -> exp.Expression:
     return exp.Case().when(exp.and_(shape, not_zero, copy=False), day, copy=False)
 
 
-def number_parts(t: exp.Expression, fast: bool = False, x: exp.Expression | None = None) -> dict[str, exp.Expression]:
-    """Columns computed once per numeric cell: the number text (NULL: not a number) and the folded unit ('' none).
-
-    `x` is the cell's fast_value column (DuckDB): when it holds a number the cell is
-    that number with no unit, and nothing else is looked at.
-    """
+def number_parts(t: exp.Expression) -> dict[str, exp.Expression]:
+    """Columns computed once per numeric cell: the number text (NULL: not a number) and the folded unit ('' none)."""
     starts = exp.RegexpLike(this=t, expression=lit(f"^{NUMBER}"))
     tail = exp.RegexpReplace(this=t, expression=lit(f"^{NUMBER}"), replacement=lit(""))
     numtext = exp.Left(this=t, expression=exp.Sub(this=exp.Length(this=t), expression=exp.Length(this=tail)))
     # the common case, a plain number, skips the unit work (CASE evaluates branches lazily)
     plain = exp.RegexpLike(this=t, expression=lit(f"^{NUMBER}$"))
-    num, unit = exp.Case(), exp.Case()
+    return {"num": exp.Case().when(plain, t, copy=False).when(exp.and_(present(t), starts), numtext, copy=False),
+            "unit": exp.Case().when(plain.copy(), lit(""), copy=False).when(exp.and_(present(t), starts), _fold(exp.Trim(this=tail)), copy=False)}
+
+
+def number_text(t: exp.Expression) -> exp.Expression:
+    """DuckDB: the leading number of a trimmed cell by the reader's pattern ('' when there is none)."""
+    return exp.func("REGEXP_EXTRACT", t, lit(f"^{NUMBER_GROUPLESS}"), dialect="duckdb")
+
+
+def unit_text(t: exp.Expression, num: exp.Expression) -> exp.Expression:
+    """DuckDB: what follows the leading number, folded (fold_key)."""
+    rest = exp.Substring(this=t, start=exp.Add(this=exp.Length(this=num), expression=lit(1)))
+    return fold_unit(rest)
+
+
+def fold_unit(unit: exp.Expression) -> exp.Expression:
+    """DuckDB: the folded unit spelling (fold_key) of a unit text, one TRANSLATE for the character map."""
+    src = "".join(a for a, _b in _FOLD) + " "
+    dst = "".join(b for _a, b in _FOLD)   # the space has no counterpart: TRANSLATE deletes it
+    return exp.func("TRANSLATE", exp.Lower(this=exp.Trim(this=unit)), lit(src), lit(dst), dialect="duckdb")
+
+
+def split_value(t: exp.Expression, num: exp.Expression, unit: exp.Expression, concept: str,
+                header_unit: str | None, registry: Registry,
+                x: exp.Expression | None) -> tuple[exp.Expression, exp.Expression]:
+    """DuckDB: (canonical value, reason a present cell is unusable) from split_number's parts.
+
+    `x` is the cell's fast_value: when it holds a number, that is the value in the
+    header's unit.  The reason is meant for explanations only (it repeats the value).
+    """
+    info = registry.concept(concept)
+    as_number = exp.cast(num.copy(), "DOUBLE", copy=False)
+    value = exp.Case()
+    header = wc._conversion(registry, concept, header_unit)
     if x is not None:
-        known = exp.Not(this=exp.Is(this=x, expression=exp.null()))
-        num, unit = num.when(known, t.copy(), copy=False), unit.when(known.copy(), lit(""), copy=False)
-    elif fast:
-        num, unit = num.when(fast_number(t), t.copy(), copy=False), unit.when(fast_number(t), lit(""), copy=False)
-    return {"num": num.when(plain, t, copy=False).when(exp.and_(present(t), starts), numtext, copy=False),
-            "unit": unit.when(plain.copy(), lit(""), copy=False).when(exp.and_(present(t), starts), _fold(exp.Trim(this=tail)), copy=False)}
+        value = value.when(exp.Not(this=exp.Is(this=x, expression=exp.null())),
+                           affine(x.copy(), header.scale, header.offset), copy=False)
+    value = value.when(exp.EQ(this=num.copy(), expression=lit("")), exp.null(), copy=False)
+    if not isinstance(header, str):
+        value = value.when(exp.EQ(this=unit.copy(), expression=lit("")),
+                           affine(as_number.copy(), header.scale, header.offset), copy=False)
+    for key, (scale, offset) in unit_table(concept, registry).items():
+        value = value.when(exp.EQ(this=unit.copy(), expression=lit(key)), affine(as_number.copy(), scale, offset), copy=False)
+    why = exp.Case()
+    if x is not None:
+        why = why.when(exp.Not(this=exp.Is(this=x.copy(), expression=exp.null())), exp.null(), copy=False)
+    why = (why.when(exp.not_(present(t), copy=False), exp.null(), copy=False)
+           .when(exp.EQ(this=num.copy(), expression=lit("")), frag("'''' || :t || ''' is not a number'", t=t.copy()), copy=False)
+           .when(exp.Is(this=value.copy(), expression=exp.null()),
+                 frag("'''' || :t || :tail", t=t.copy(), tail=f"': unit not usable for {info.name}"), copy=False))
+    return value, why
+
+
 
 
 def numeric(t: exp.Expression, num: exp.Expression, unit: exp.Expression, concept: str,
-            header_unit: str | None, registry: Registry,
-            x: exp.Expression | None = None) -> tuple[exp.Expression, exp.Expression]:
-    """(canonical value, reason a present cell is unusable); plausibility is checked as the reader does.
-
-    `x` (DuckDB): the cell's fast_value; a plain number converts by the header's unit straight away.
-    """
+            header_unit: str | None, registry: Registry) -> tuple[exp.Expression, exp.Expression]:
+    """(canonical value, reason a present cell is unusable) for warehouse SQL; the DuckDB engine uses split_value."""
     info = registry.concept(concept)
-    table = unit_table(concept, registry)
     as_number = exp.cast(num, "DOUBLE", copy=False)
-    per_unit = exp.Case()
+    value = exp.Case()
     header = wc._conversion(registry, concept, header_unit)
-    fast = None
     if not isinstance(header, str):
-        if x is not None:
-            # x holds a number exactly when num is the cell and unit is '': the same value, no text work
-            fast = exp.Not(this=exp.Is(this=x, expression=exp.null()))
-            per_unit = per_unit.when(fast, affine(x, header.scale, header.offset), copy=False)
         # most cells are plain numbers: their branch comes first
-        per_unit = per_unit.when(exp.EQ(this=unit, expression=lit("")), affine(as_number, header.scale, header.offset), copy=False)
-    for key, (scale, offset) in table.items():
-        per_unit = per_unit.when(exp.EQ(this=unit, expression=lit(key)), affine(as_number, scale, offset), copy=False)
-    value = per_unit
-    why = exp.Case()
-    if fast is not None:
-        why = why.when(fast.copy(), exp.null(), copy=False)
-    why = (why
+        value = value.when(exp.EQ(this=unit, expression=lit("")), affine(as_number, header.scale, header.offset), copy=False)
+    for key, (scale, offset) in unit_table(concept, registry).items():
+        value = value.when(exp.EQ(this=unit, expression=lit(key)), affine(as_number, scale, offset), copy=False)
+    why = (exp.Case()
            .when(exp.not_(present(t), copy=False), exp.null(), copy=False)
            .when(exp.Is(this=num, expression=exp.null()), frag("'''' || :t || ''' is not a number'", t=t), copy=False)
            .when(exp.Is(this=value, expression=exp.null()),

@@ -12,6 +12,7 @@ from . import ir
 from .age_months import age_in_months
 from .registry import Registry
 from .sqlgen import SEX_CODES, col, feature, frag, lit
+from .explain import manual_label
 from .units import display_unit
 
 
@@ -36,7 +37,7 @@ def criterion_detail(criterion: ir.Criterion, registry: Registry, columns: set[s
             why = col(r) if r in columns else exp.null()
             shown = feature("s", node.concept)
             # the cell's own text when the source layer offers it (DuckDB, plain numbers), else the double
-            num = exp.Coalesce(this=col(shown), expressions=[_number_text(col(v))]) if shown in columns \
+            num = exp.Coalesce(this=exp.Trim(this=col(shown)), expressions=[_number_text(col(v))]) if shown in columns \
                 else _number_text(col(v))
             # literal pieces joined in Python: fewer string operations per row
             months = node.concept == "age" and any(isinstance(n, (ir.Compare, ir.Range)) and age_in_months(n)
@@ -66,7 +67,7 @@ def criterion_detail(criterion: ir.Criterion, registry: Registry, columns: set[s
                 parts.append(frag("CASE WHEN :h THEN :yes WHEN NOT :h THEN :no ELSE :unk END", h=h,
                                   yes=f"{node.label} yes", no=f"{node.label} no", unk=f"{node.label} missing"))
         elif isinstance(node, ir.Manual):
-            parts.append(lit(f"needs review: {node.text.strip()[:60]}"))
+            parts.append(lit(f"needs review: {manual_label(node.text)}"))
     if not parts:
         return lit("")
     if all(isinstance(p, exp.Literal) for p in parts):
@@ -81,7 +82,7 @@ def review_text(criterion: ir.Criterion) -> str:
     notes = []
     for node in ir.walk(criterion.tree):
         if isinstance(node, ir.Manual):
-            notes.append(node.text.strip()[:80])
+            notes.append(manual_label(node.text))
         for name, duration in node.qualifiers.items():
             notes.append(f"{name.replace('_', ' ')} {duration.value:g} {duration.unit}: cannot be checked from the data")
         if isinstance(node, ir.Has) and node.within is not None:

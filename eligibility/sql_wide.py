@@ -125,7 +125,16 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
             cells.append(exp.alias_(sc.text(sql_name(c)), stems[c.index], quoted=True, copy=False))
         return col(stems[c.index])
 
+    def u(c: Column) -> exp.Column:
+        """DuckDB: the cell as read, untrimmed (numeric cells: TRY_CAST ignores surrounding spaces,
+        and only cells that are not plain numbers are trimmed, inside the branches that read them)."""
+        name = f"u{c.index}"
+        if not any(e.alias == name for e in cells):
+            cells.append(exp.alias_(exp.cast(col(sql_name(c)), "VARCHAR", copy=False), name, quoted=True, copy=False))
+        return col(name)
+
     raws: list[exp.Expression] = []       # layer 2: canonical numbers before the plausibility check
+    units: list[exp.Expression] = []      # DuckDB: folded unit of a cell that is not a plain number
 
     def typed_col(c: Column, kind: str, make) -> exp.Column:
         name = f"{t(c).name}_{kind}"
@@ -137,19 +146,51 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
         return typed_col(c, "date", sc.fast_date if fast else sc.iso_date)
 
     def number(c: Column, concept: str) -> tuple[exp.Expression, exp.Expression]:
+        if fast:
+            return fast_number(c, concept)
         stem = t(c).name
-        x = typed_col(c, "x", sc.fast_value) if fast else None
         if not any(p.alias == f"{stem}_num" for p in parts):
-            parts.extend(exp.alias_(e, f"{stem}_{k}", quoted=True, copy=False) for k, e in sc.number_parts(t(c), fast, x).items())
-        raw, why = sc.numeric(t(c), col(f"{stem}_num"), col(f"{stem}_unit"), concept, c.unit, registry, x)
+            parts.extend(exp.alias_(e, f"{stem}_{k}", quoted=True, copy=False) for k, e in sc.number_parts(t(c)).items())
+        raw, why = sc.numeric(t(c), col(f"{stem}_num"), col(f"{stem}_unit"), concept, c.unit, registry)
         key = f"{stem}_{concept}"
         if not any(r.alias == f"{key}_raw" for r in raws):
             raws.extend([exp.alias_(raw, f"{key}_raw", quoted=True, copy=False), exp.alias_(why, f"{key}_why", quoted=True, copy=False)])
         return sc.plausible(col(f"{key}_raw"), col(f"{key}_why"), concept, registry)
 
-    def keep(name: str, expr: exp.Expression) -> None:
-        values.append(exp.alias_(expr, name, quoted=True, copy=False))
-        feats.append(col(name))
+    def fast_number(c: Column, concept: str) -> tuple[exp.Expression, exp.Expression]:
+        """DuckDB: (value, why).  A plain number (most cells) is converted straight from TRY_CAST;
+        only the other cells are trimmed and split into number and unit, each step a column
+        guarded by `x IS NULL`.  `why` is only ever evaluated inside an explanation."""
+        cell = u(c)
+        stem = cell.name
+        header = wc._conversion(registry, concept, c.unit)
+        x = col(f"{stem}_x")
+        usable = not isinstance(header, str)
+        if usable and not any(e.alias == x.name for e in typed):
+            typed.append(exp.alias_(sc.fast_value(cell), x.name, quoted=True, copy=False))
+        number, unit = col(f"{stem}_num"), col(f"{stem}_unit")
+        if not any(p.alias == number.name for p in parts):
+            text = sc.number_text(exp.Trim(this=cell.copy()))
+            guarded = exp.Case().when(exp.Is(this=x.copy(), expression=exp.null()), text, copy=False) if usable else text
+            parts.append(exp.alias_(guarded, number.name, quoted=True, copy=False))
+            units.append(exp.alias_(sc.unit_text(exp.Trim(this=cell.copy()), number.copy()), unit.name, quoted=True, copy=False))
+        raw, why = sc.split_value(exp.Trim(this=cell.copy()), number, unit, concept, c.unit, registry,
+                                  x if usable else None)
+        key = f"{stem}_{concept}_raw"
+        if not any(r.alias == key for r in raws):
+            raws.append(exp.alias_(raw, key, quoted=True, copy=False))
+        return sc.plausible(col(key), why, concept, registry)
+
+    lazy: dict[str, exp.Expression] = {}
+
+    def keep(name: str, expr: exp.Expression, explained_only: bool = False) -> None:
+        """A feature column; `explained_only` (DuckDB): one only explanations read, so no column is
+        computed for every row: screening_query writes the expression into the explanation itself."""
+        if explained_only:
+            lazy[name] = expr
+        else:
+            values.append(exp.alias_(expr, name, quoted=True, copy=False))
+            feats.append(col(name))
         fnames.append(name)
 
     def of(role: str, key: str | None = None) -> list[Column]:
@@ -168,7 +209,9 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
         if not vals and not (concept == "age" and of("birth")):
             continue
         value = _first_non_null(vals) if vals else exp.null()
-        why = exp.Case().when(exp.Is(this=value, expression=exp.null()), _first_non_null(whys), copy=False) if whys else exp.null()
+        # DuckDB: the reason is built inside the explanation, after the value (a column by then)
+        value_ref = col(feature("v", concept)) if fast else value
+        why = exp.Case().when(exp.Is(this=value_ref, expression=exp.null()), _first_non_null(whys), copy=False) if whys else exp.null()
         if concept == "age" and (births := of("birth")):
             b = t(births[0])
             born = day(births[0])
@@ -179,7 +222,7 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
                      .when(exp.Not(this=exp.Is(this=born, expression=exp.null())),
                            exp.cast(sc.completed_years(born, as_of), "DOUBLE", copy=False), copy=False).else_(value, copy=False))
             why = (exp.Case().when(after, frag("'birth date ' || :b || ' is after the as-of date'", b=b), copy=False)
-                   .when(exp.and_(sc.present(b), exp.Is(this=born, expression=exp.null()), exp.Is(this=value, expression=exp.null())),
+                   .when(exp.and_(sc.present(b), exp.Is(this=born, expression=exp.null()), exp.Is(this=value_ref, expression=exp.null())),
                          frag("'birth date ''' || :b || ''' is not a date'", b=b), copy=False).else_(why, copy=False))
         keep(feature("v", concept), value)
         if concept == "age" and needs.age_months:
@@ -193,15 +236,16 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
             keep("m_age", m_age)
         # (kept in the same layer as the value: PostgreSQL inlines a column's expression into every
         # reference above it, so a reason built on the value one layer up multiplies the query)
-        keep(feature("r", concept), why)
+        keep(feature("r", concept), why, explained_only=fast)
         if fast and len(own := of("concept", concept)) == 1 and len(vals) == 1 and not (concept == "age" and of("birth")):
             # DuckDB: a plain number in the canonical unit is shown as written, which spares
             # formatting a double per explanation (the value is that number: x = TRY_CAST(cell))
             conv = wc._conversion(registry, concept, own[0].unit)
             if not isinstance(conv, str) and conv.scale == 1.0 and conv.offset == 0.0:
-                shown = exp.Case().when(exp.Not(this=exp.Is(this=col(f"{t(own[0]).name}_x"), expression=exp.null())),
-                                        t(own[0]), copy=False)
-                keep(feature("s", concept), shown)
+                # untrimmed: the explanation trims it, for the few rows that are explained
+                shown = exp.Case().when(exp.Not(this=exp.Is(this=col(f"{u(own[0]).name}_x"), expression=exp.null())),
+                                        u(own[0]), copy=False)
+                keep(feature("s", concept), shown, explained_only=True)
     for concept in sorted(needs.uln):
         ulns = [number(c, concept)[0] for c in of("uln", concept)]
         if ulns:
@@ -222,10 +266,20 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
             low = exp.Lower(this=t(decided[-1]))
             keep(feature("d", cid), exp.Case().when(sc._in(low, ("pass", "fail")), low, copy=False))
     layer0 = exp.select(*cells).from_(table, copy=False)
-    layered = _layer(_layer(_layer(_layer(layer0, "cells", typed), "typed", parts), "parts", raws), "raws", values)
+    layered = _layer(_layer(_layer(_layer(_layer(layer0, "cells", typed), "typed", parts), "parts", units), "units", raws),
+                     "raws", values)
+    # the columns the explanation-only expressions read travel up with the features
+    shown = {c.name for c in feats}
+    for expr in lazy.values():
+        for ref in expr.find_all(exp.Column):
+            if ref.name not in shown and ref.name not in lazy:
+                shown.add(ref.name)
+                feats.append(col(ref.name))
     # Explicit feature columns: PostgreSQL pulls simple subqueries up and substitutes each
     # column's expression wherever it is referenced, so what goes up must stay small.
-    return exp.select(*feats).from_(exp.alias_(exp.Paren(this=layered), "parsed", copy=False), copy=False), fnames
+    select = exp.select(*feats).from_(exp.alias_(exp.Paren(this=layered), "parsed", copy=False), copy=False)
+    select.meta["explained_only"] = lazy
+    return select, fnames
 
 
 def keep_category(rule, code, registry, of, t, keep) -> None:

@@ -307,7 +307,8 @@ def outcomes_select(trial: ir.Trial, source: exp.Select, columns: set[str], regi
 
 
 def final_select(trial: ir.Trial, outcomes: exp.Select, registry: Registry, columns: set[str], *, order: bool,
-                 deceased: bool = False, fold: bool = False) -> exp.Select:
+                 deceased: bool = False, fold: bool = False,
+                 explained_only: dict[str, exp.Expression] | None = None) -> exp.Select:
     ids = [c.id for c in trial.criteria]
     oc = {i: col(i) for i in ids}
     any_fail = exp.or_(*[exp.EQ(this=oc[i], expression=lit("fail")) for i in ids], copy=False) if ids else exp.false()
@@ -317,6 +318,12 @@ def final_select(trial: ir.Trial, outcomes: exp.Select, registry: Registry, colu
     from .sql_reasons import criterion_detail, reason
 
     reasons = [reason(c, oc[c.id], criterion_detail(c, registry, columns), fold=fold) for c in trial.criteria]
+    if explained_only:
+        # features only explanations read (DuckDB source layer): their expressions go into the
+        # explanation, which is evaluated only for the criteria that did not pass
+        reasons = [r.transform(lambda node: explained_only[node.name].copy()
+                               if isinstance(node, exp.Column) and node.name in explained_only else node)
+                   for r in reasons]
     if deceased:
         verdict = exp.Case().when(col("deceased"), lit("ineligible"), copy=False).else_(verdict, copy=False)
         reasons.insert(0, frag("CASE WHEN :d THEN 'deceased' END", d=col("deceased")))
@@ -335,7 +342,8 @@ def screening_query(trial: ir.Trial, source: exp.Select, columns: Iterable[str],
     registry = registry or default_registry()
     columns = set(columns)
     return final_select(trial, outcomes_select(trial, source, columns, registry), registry, columns,
-                        order=order and "_row" in columns, deceased="deceased" in columns, fold=fold)
+                        order=order and "_row" in columns, deceased="deceased" in columns, fold=fold,
+                        explained_only=source.meta.get("explained_only"))
 
 
 def render(query: exp.Expression, dialect: str) -> str:

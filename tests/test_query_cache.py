@@ -1,6 +1,7 @@
 """The DuckDB engine's on-disk query cache: a repeated run reuses the query text without sqlglot."""
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -41,8 +42,9 @@ def test_repeated_run_reuses_the_query(tmp_path):
     # the note about the ignored column is kept with the cached query
     assert "unknown columns ignored: extra" in second
     assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
-    rows = (tmp_path / "b.csv").read_text().splitlines()
-    assert [r.split(",")[1] for r in rows[1:]] == ["eligible", "ineligible", "ineligible"]
+    with open(tmp_path / "b.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["verdict"] for r in rows] == ["eligible", "ineligible", "ineligible"]
     assert len(list((tmp_path / "cache").glob("query-*.json"))) == 1
     # another as-of date is another query (a new cache entry, built with sqlglot)
     assert _run(tmp_path, "2026-06-01", "c.csv").startswith("True")

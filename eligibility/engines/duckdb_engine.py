@@ -22,7 +22,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -122,6 +121,8 @@ def _wide_query(trial: Trial, header: list[str], *, as_of: date, registry: Regis
 
 
 def _connect():
+    # the public package (not the bare `_duckdb` extension module): results are streamed with its
+    # relational API (engines/arrow_output.py), and private modules change between releases
     import duckdb
 
     con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": True,
@@ -168,28 +169,34 @@ def screen_duckdb(trial: Trial | PreparedTrial, source_paths: list[Path], *, out
     summary = ScreenSummary(prepared.title, as_of, output or "stdout", "duckdb", ids)
     summary.problems.extend(notes)
     started = time.perf_counter()
-    select = f"SELECT COALESCE(patient_id, '') AS patient_id, verdict, NULLIF(reasons, '') AS reasons, " \
+    select = f"SELECT COALESCE(patient_id, '') AS patient_id, verdict, COALESCE(reasons, '') AS reasons, " \
              f"{', '.join(_quote(i) for i in ids)} FROM ({sql})"
+    from .arrow_output import QueryFailed, write_csv
+
     try:
         # stdout gets the results only once they are complete, so a file DuckDB gives up on
         # half-way (bad bytes) can still go to the Python engine without duplicated rows
         target = output if output is not None else _spool()
         try:
-            con.execute(f"COPY ({select}) TO {_sql_string(target)} (FORMAT csv, HEADER true)")
-        except Exception as exc:
+            tally = write_csv(con, select, target, ids)
+        except QueryFailed as exc:
             # the parallel scanner cannot pad short rows in a file with quoted line breaks:
-            # the file is read again, by one thread (COPY rewrites the output from the start)
+            # the file is read again, by one thread (the output is rewritten from the start)
             if "parallel=false" not in str(exc):
                 raise
-            select = select.replace("parallel=true", "parallel=false")
-            con.execute(f"COPY ({select}) TO {_sql_string(target)} (FORMAT csv, HEADER true)")
-        _count(con, f"read_csv({_sql_string(target)}, all_varchar=true, header=true)", ids, summary)
+            tally = write_csv(con, select.replace("parallel=true", "parallel=false"), target, ids)
+        summary.rows += tally.rows
+        summary.verdicts.update(tally.verdicts)
+        summary.outcomes.update({cid: +counts for cid, counts in tally.outcomes.items()})
         if output is None:
             with open(target, encoding="utf-8", newline="") as spooled:
                 shutil.copyfileobj(spooled, sys.stdout)
             Path(target).unlink()
-    except Exception as exc:   # duckdb.Error: unreadable bytes and the like -> the Python reader decides
-        if type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
+    except OSError as exc:
+        raise DataInputError(f"{target}: cannot write results ({exc.strerror or exc})", code="E-OUTPUT",
+                             file=target) from None
+    except Exception as exc:   # DuckDB's errors: unreadable bytes and the like -> the Python reader decides
+        if not isinstance(exc, QueryFailed) and type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
             raise
         return _python(prepared, paths, output=output, fmt=fmt, as_of=as_of, lookback_days=lookback_days,
                        input_format=input_format,
@@ -228,22 +235,6 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _count(con, relation: str, ids: list[str], summary) -> None:
-    """Counts per verdict and per criterion outcome, in one pass over the written results."""
-    from ..screening import VERDICTS
-
-    outcomes = ("pass", "fail", "unknown", "review")
-    parts = [f"count(*) FILTER (WHERE verdict = {_sql_string(v)})" for v in VERDICTS]
-    parts += [f"count(*) FILTER (WHERE {_quote(cid)} = {_sql_string(o)})" for cid in ids for o in outcomes]
-    row = con.execute(f"SELECT count(*), {', '.join(parts)} FROM {relation}").fetchone()
-    summary.rows += row[0]
-    for verdict, n in zip(VERDICTS, row[1:]):
-        summary.verdicts[verdict] += n
-    rest = iter(row[1 + len(VERDICTS):])
-    for cid in ids:
-        summary.outcomes[cid] = Counter({o: n for o in outcomes if (n := next(rest))})
-
-
 def _python(prepared: PreparedTrial, paths: list[Path], *, output, fmt, as_of, lookback_days, input_format, note):
     """The Python engine on an already compiled trial (the same loop as screening.screen)."""
     import json
@@ -261,9 +252,9 @@ def _python(prepared: PreparedTrial, paths: list[Path], *, output, fmt, as_of, l
     summary.problems.append(note)
     started = time.perf_counter()
     with _sink(output) as handle:
-        writer = csv.writer(handle, lineterminator="\n")
+        writer = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
         if fmt == "csv":
-            writer.writerow(["patient_id", "verdict", "reasons", *plan.ids])
+            handle.write(",".join(["patient_id", "verdict", "reasons", *plan.ids]) + "\n")
         for patient in source.patients:
             result = plan.evaluate(patient, detail=fmt != "csv")
             if fmt == "csv":
