@@ -315,9 +315,9 @@ def final_select(trial: ir.Trial, outcomes: exp.Select, registry: Registry, colu
     all_pass = exp.and_(*[exp.EQ(this=oc[i], expression=lit("pass")) for i in ids], copy=False) if ids else exp.true()
     verdict = exp.Case().when(any_fail, lit("ineligible"), copy=False).when(all_pass, lit("eligible"), copy=False).else_(lit("needs_review"), copy=False)
     # the explanation is built only for rows where the criterion did not pass (CASE evaluates lazily)
-    from .sql_reasons import criterion_detail, reason
+    from .sql_reasons import reason
 
-    reasons = [reason(c, oc[c.id], criterion_detail(c, registry, columns), fold=fold) for c in trial.criteria]
+    reasons = [reason(c, oc[c.id], registry, columns, fold=fold) for c in trial.criteria]
     if explained_only:
         # features only explanations read (DuckDB source layer): their expressions go into the
         # explanation, which is evaluated only for the criteria that did not pass

@@ -31,7 +31,7 @@ def test_duckdb_engine_on_long_folders_equals_python(tmp_path, folder, as_of):
         pytest.skip("shared sample not present")
     python, _ = _screen(tmp_path, path, "python", as_of)
     duck, stderr = _screen(tmp_path, path, "duckdb", as_of)
-    assert "(duckdb engine)" in stderr          # it really ran on DuckDB, no fallback
+    assert "(duckdb engine" in stderr          # it really ran on DuckDB, no fallback
     assert duck[0] == python[0]
     assert len(duck) == len(python) > 1
     # reasons are worded per engine; ids, order, verdicts and criterion outcomes must agree

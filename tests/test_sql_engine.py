@@ -77,3 +77,33 @@ def test_several_files_read_in_order(tmp_path):
     assert result.exit_code == 0, result.output
     rows = list(csv.reader((tmp_path / "out.csv").open(encoding="utf-8")))
     assert [r[0] for r in rows[1:]] == ["a1", "a2", "b1", "b2"]      # each file's header skipped
+
+
+NUMERIC_TRIAL = """Inclusion Criteria:
+- BMI between 24 and 40 kg/m2
+- HbA1c of 7.0% or more
+Exclusion Criteria:
+- eGFR < 30 mL/min/1.73m2
+- Willingness to participate in the study and to attend every visit
+"""
+NUMERIC_ROWS = "patient_id,BMI,HbA1c,egfr\nA,30,7.5,60\nB,18.7,6.1,25\n\"C,1\",41,,90\nD,,8,\n"
+
+
+def test_both_engines_write_the_same_bytes_for_numeric_criteria(tmp_path):
+    """Deciding values with their bounds, missing values and review labels are worded alike by both engines."""
+    trial = write(tmp_path / "t.txt", NUMERIC_TRIAL)
+    data = write(tmp_path / "d.csv", NUMERIC_ROWS)
+    outs = {}
+    for engine in ("python", "duckdb"):
+        outs[engine] = tmp_path / f"{engine}.csv"
+        result = CliRunner().invoke(main, ["screen", str(trial), str(data), "-o", str(outs[engine]),
+                                           "--as-of", "2024-06-01", "--engine", engine])
+        assert result.exit_code == 0, result.output
+        assert f"({engine} engine" in result.output
+    assert outs["python"].read_bytes() == outs["duckdb"].read_bytes()
+    rows = list(csv.DictReader(io.StringIO(outs["duckdb"].read_text("utf-8"))))
+    # B: BMI and HbA1c below their bounds, eGFR under 30 (exclusion met); C: BMI above 40, HbA1c missing
+    assert rows[1]["reasons"].startswith("I1 fail: BMI 18.7 kg/m² < 24.0 kg/m²; I2 fail: HbA1c 6.1 % < 7.0 %; E1 fail: eGFR 25")
+    assert rows[2]["patient_id"] == "C,1" and "I1 fail: BMI 41 kg/m² > 40.0 kg/m²" in rows[2]["reasons"]
+    assert "I2 unknown: HbA1c missing" in rows[2]["reasons"]
+    assert rows[0]["reasons"] == "E2 review: Willingness to participate…"

@@ -59,6 +59,6 @@ def test_plain_number_shown_as_written(tmp_path):
     screen_duckdb(trial, [data], output=str(out), as_of=date(2026, 1, 1), registry=default_registry())
     rows = list(csv.DictReader(out.open()))
     assert [r["verdict"] for r in rows] == ["ineligible", "eligible", "needs_review"]
-    assert rows[0]["reasons"].endswith("BMI 18.70 kg/m²")
+    assert rows[0]["reasons"] == "I1 fail: BMI 18.70 kg/m² < 24.0 kg/m²"   # the cell as written, then the bound
     # 410 is outside the plausible BMI range (8-150 kg/m2): unknown, with the reader's reason
     assert "410" in rows[2]["reasons"] and "plausible" in rows[2]["reasons"]
