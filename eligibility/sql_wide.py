@@ -173,7 +173,10 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
             text = sc.number_text(exp.Trim(this=cell.copy()))
             guarded = exp.Case().when(exp.Is(this=x.copy(), expression=exp.null()), text, copy=False) if usable else text
             parts.append(exp.alias_(guarded, number.name, quoted=True, copy=False))
-            units.append(exp.alias_(sc.unit_text(exp.Trim(this=cell.copy()), number.copy()), unit.name, quoted=True, copy=False))
+            # guarded: string functions cost even on the NULLs of the plain-number rows
+            folded = exp.Case().when(exp.NEQ(this=number.copy(), expression=lit("")),
+                                     sc.unit_text(exp.Trim(this=cell.copy()), number.copy()), copy=False)
+            units.append(exp.alias_(folded, unit.name, quoted=True, copy=False))
         raw, why = sc.split_value(exp.Trim(this=cell.copy()), number, unit, concept, c.unit, registry,
                                   x if usable else None)
         key = f"{stem}_{concept}_raw"
@@ -253,8 +256,15 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
     if needs.sex and (sexes := of("sex")):
         low = exp.Lower(this=t(sexes[-1]))
         keep("f_sex", exp.Case().when(sc._in(low, wc.FEMALE), lit("female"), copy=False).when(sc._in(low, wc.MALE), lit("male"), copy=False))
+    def lowered(c: Column) -> exp.Expression:
+        # DuckDB: a list cell is lowered and checked for content once, not once per drug class
+        return typed_col(c, "low", lambda cell: exp.Lower(this=cell)) if fast else exp.Lower(this=t(c))
+
+    def has_content(c: Column) -> exp.Expression:
+        return typed_col(c, "known", sc.list_known) if fast else sc.list_known(t(c))
+
     for rule, code in sorted(needs.categories):
-        keep_category(rule, code, registry, of, t, keep)
+        keep_category(rule, code, registry, of, t, keep, lowered, has_content)
     deaths = [(c, day(c)) for c in of("death") + of("death_flag")]
     if deaths:
         died = [exp.or_(exp.LTE(this=d, expression=exp.cast(lit(as_of.isoformat()), "DATE", copy=False)),
@@ -282,22 +292,22 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
     return select, fnames
 
 
-def keep_category(rule, code, registry, of, t, keep) -> None:
+def keep_category(rule, code, registry, of, t, keep, lowered, has_content) -> None:
     """h_<rule>_<code>: a yes/no column for the code decides; else the list (status rule: TRUE or unknown),
     a sex the registry's `sexes` excludes (FALSE), a listed broader drug group (unknown); docs/patient-data.md §4."""
     own = of("category", code)
     pattern = sc.list_pattern(rule, code, registry)
     from_list: exp.Expression | None = None
     if pattern is not None and (lists := of(pattern[0])):
-        matches = [exp.and_(sc.list_known(t(c)), exp.RegexpLike(this=exp.Lower(this=t(c)), expression=lit(pattern[1])), copy=False)
+        matches = [exp.and_(has_content(c), exp.RegexpLike(this=lowered(c), expression=lit(pattern[1])), copy=False)
                    for c in lists]
-        known = exp.or_(*[sc.list_known(t(c)) for c in lists], copy=False)
+        known = exp.or_(*[has_content(c) for c in lists], copy=False)
         listed = exp.or_(*[exp.Coalesce(this=exp.Paren(this=m), expressions=[exp.false()]) for m in matches], copy=False)
         status = rule == "status"
         from_list = exp.Case().when(listed, exp.true(), copy=False)
         if rule == "medication" and (broad := cr.broad_pattern(code, sc._medication_rule(code, registry)[0], registry)):
             # a listed group containing the class (A10B for DPP-4 inhibitors): unknown, not FALSE
-            wide = [exp.and_(sc.list_known(t(c)), exp.RegexpLike(this=exp.Lower(this=t(c)), expression=lit(broad)), copy=False)
+            wide = [exp.and_(has_content(c), exp.RegexpLike(this=lowered(c), expression=lit(broad)), copy=False)
                     for c in lists]
             from_list = from_list.when(exp.or_(*[exp.Coalesce(this=exp.Paren(this=w), expressions=[exp.false()]) for w in wide],
                                                copy=False), exp.null(), copy=False)
