@@ -19,6 +19,7 @@ BENCHES = [
     ("bench_compile.py", [], ["--rounds", "5", "--runs", "3"]),
     ("bench_evaluate.py", [], ["--patients", "20000", "--naive", "1000"]),
     ("bench_engine.py", [], ["--patients", "100000"]),
+    ("bench_startup.py", [], []),
     ("bench_long.py", [], ["--rows", "1000000", "--patients", "10000"]),
 ]
 
