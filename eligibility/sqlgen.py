@@ -355,6 +355,14 @@ def render(query: exp.Expression, dialect: str) -> str:
         # TRY_CAST gives the same value wherever the guard holds and NULL where it does not.
         query = query.transform(lambda node: exp.TryCast(this=node.this, to=node.to, safe=True)
                                 if type(node) is exp.Cast and not node.args.get("safe") else node)
+    if dialect == "postgres":
+        # PostgreSQL pulls simple subqueries up into the query above and substitutes each column's
+        # expression wherever it is referenced: layered on each other, the layers multiply (an age in
+        # months is referenced a dozen times, each reference expanding the birth-date parse).
+        # OFFSET 0 is its documented fence against that: each layer is computed once.
+        query = query.transform(lambda node: node.offset(0, copy=False)
+                                if isinstance(node, exp.Select) and node.parent is not None
+                                and not node.args.get("offset") and not node.args.get("limit") else node)
     return query.sql(dialect=dialect, pretty=True)
 
 
