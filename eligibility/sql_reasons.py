@@ -52,7 +52,8 @@ def _numeric_text(node: ir.Compare | ir.Range, criterion: ir.Criterion, registry
                     v=col(v), num=num, a=f"{name} ", b=f" {unit}", why=why, missing=f"{name} missing")
     shown_value = frag(":a || :num || :b", a=f"{name} ", num=num, b=f" {unit}")
     if relation is not None:
-        shown_value = exp.DPipe(this=shown_value, expression=relation)
+        # the part decided TRUE or FALSE, so its value is there: no test for a missing one
+        return exp.DPipe(this=shown_value, expression=relation)
     return frag("CASE WHEN :v IS NOT NULL THEN :shown WHEN :why IS NOT NULL THEN :a || :why ELSE :missing END",
                 v=col(v), shown=shown_value, a=f"{name} ", why=why, missing=f"{name} missing")
 
@@ -126,13 +127,17 @@ def criterion_detail(criterion: ir.Criterion, registry: Registry, columns: set[s
             if want == "U":
                 add(lit(f"needs review: {manual_label(node.text)}"), guard)
         elif isinstance(node, ir.Has):
-            add(_has_text(node, columns), guard + [_holds(compiler.compile(node).v, want)])
+            add(_has_text(node, columns), guard + ([_holds(compiler.compile(node).v, want)] if node is not root else []))
         elif isinstance(node, (ir.Compare, ir.Range)):
+            # a part that is TRUE or FALSE has its value (_relation leaves out the bounds that can be
+            # NULL with a value there: a ULN, an age in months)
             relation = None if want == "U" else _relation(node, compiler.value(node.concept), want == "T")
             add(_numeric_text(node, criterion, registry, columns, relation),
-                guard + [_holds(compiler.compile(node).v, want)])
+                guard + ([_holds(compiler.compile(node).v, want)] if node is not root else []))
 
-    walk(criterion.tree, want, [])
+    # the criterion's outcome says what its whole tree is: a lone part needs no test of its own
+    root = criterion.tree
+    walk(root, want, [])
     if not pieces:
         return lit("no details")
     if len(pieces) == 1:
@@ -178,7 +183,13 @@ def reason(criterion: ir.Criterion, outcome: exp.Expression, registry: Registry,
     fail_detail = criterion_detail(criterion, registry, columns, failing)
     unknown_detail = criterion_detail(criterion, registry, columns, "U")
     review = lit(f"{criterion.id} review: {review_text(criterion)}")
-    case = exp.Case().when(exp.EQ(this=outcome.copy(), expression=lit("review")), review, copy=False)
+    case = exp.Case()
+    decision = feature("d", criterion.id)
+    if decision in columns:
+        # a reviewer's pass/fail column decides the outcome: the values do not explain it (as in Python)
+        case = case.when(exp.EQ(this=col(decision), expression=lit("fail")),
+                         lit(f"{criterion.id} fail: reviewer decision (column {criterion.id})"), copy=False)
+    case = case.when(exp.EQ(this=outcome.copy(), expression=lit("review")), review, copy=False)
     if fold:
         # DuckDB: the prefixes joined, at compile time, to the details' leading literals
         return (case.when(exp.EQ(this=outcome.copy(), expression=lit("fail")),

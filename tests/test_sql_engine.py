@@ -86,7 +86,7 @@ Exclusion Criteria:
 - eGFR < 30 mL/min/1.73m2
 - Willingness to participate in the study and to attend every visit
 """
-NUMERIC_ROWS = "patient_id,BMI,HbA1c,egfr\nA,30,7.5,60\nB,18.7,6.1,25\n\"C,1\",41,,90\nD,,8,\n"
+NUMERIC_ROWS = "patient_id,BMI,HbA1c,egfr,I1\nA,30,7.5,60,\nB,18.7,6.1,25,\n\"C,1\",41,,90,\nD,,8,,\nE,30,7.5,60,fail\n"
 
 
 def test_both_engines_write_the_same_bytes_for_numeric_criteria(tmp_path):
@@ -107,3 +107,5 @@ def test_both_engines_write_the_same_bytes_for_numeric_criteria(tmp_path):
     assert rows[2]["patient_id"] == "C,1" and "I1 fail: BMI 41 kg/m² > 40.0 kg/m²" in rows[2]["reasons"]
     assert "I2 unknown: HbA1c missing" in rows[2]["reasons"]
     assert rows[0]["reasons"] == "E2 review: Willingness to participate…"
+    # E: values that pass, but a reviewer's column (I1) says fail
+    assert rows[4]["reasons"].startswith("I1 fail: reviewer decision (column I1)") and rows[4]["I1"] == "fail"
