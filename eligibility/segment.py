@@ -44,6 +44,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .inline_lists import inline_starts
 from .errors import TrialInputError
 
 Section = Literal["inclusion", "exclusion"]
@@ -145,12 +146,21 @@ class _Open:
 
 
 def _lines(text: str) -> list[_Line]:
+    """Physical lines; a one-line numbered list becomes one line per item (eligibility.inline_lists)."""
     out, pos = [], 0
     for raw in text.split("\n"):
         stripped = raw.rstrip()
         lead = len(raw) - len(raw.lstrip())
         indent = len(raw[:lead].expandtabs(4))
-        out.append(_Line(pos, pos + len(stripped), pos + min(lead, len(stripped)), indent))
+        line = _Line(pos, pos + len(stripped), pos + min(lead, len(stripped)), indent)
+        cuts = inline_starts(text, line.first, line.end) if not line.blank else []
+        if not cuts:
+            out.append(line)
+        for start, nxt in zip([line.first, *cuts], [*cuts, line.end]) if cuts else ():
+            end = nxt
+            while end > start and text[end - 1] in " \t":
+                end -= 1
+            out.append(_Line(line.start if start == line.first else start, end, start, indent))
         pos += len(raw) + 1
     return out
 

@@ -252,3 +252,30 @@ def test_segmentation_never_loses_text(lines):
     text = "\n".join(lines)
     seg = segment(text)
     check_structure(text, seg)
+
+
+@pytest.mark.parametrize("text,expected", [
+    # one line per section, numbered 1. 2. 3.
+    ("Inclusion Criteria:\n1. Age 18 to 65 years 2. Type 2 diabetes for at least 1 year 3. BMI 25 to 40 kg/m2\n"
+     "Exclusion Criteria:\n1. Pregnancy 2. eGFR < 30\n",
+     [("I1", "Age 18 to 65 years"), ("I2", "Type 2 diabetes for at least 1 year"), ("I3", "BMI 25 to 40 kg/m2"),
+      ("E1", "Pregnancy"), ("E2", "eGFR < 30")]),
+    # the list starts after the heading's colon, `n)` style
+    ("Inclusion Criteria: 1) Age 18 to 65 years; 2) HbA1c 7-10%; 3) BMI < 35\n",
+     [("I1", "Age 18 to 65 years;"), ("I2", "HbA1c 7-10%;"), ("I3", "BMI < 35")]),
+    # a line that continues a multi-line list's count
+    ("Inclusion Criteria:\n1. Age 18 to 65 years\n2. HbA1c 7-10% 3. BMI < 35\n",
+     [("I1", "Age 18 to 65 years"), ("I2", "HbA1c 7-10%"), ("I3", "BMI < 35")]),
+    # numbers of another style, or not counting on, stay inside the item
+    ("Inclusion Criteria:\n1. Either 1) metformin or 2) insulin for at least 3 months\n2. BMI < 35\n",
+     [("I1", "Either 1) metformin or 2) insulin for at least 3 months"), ("I2", "BMI < 35")]),
+    ("Inclusion Criteria:\n- Visit 3. Patients with 2. line therapy\n- HbA1c 7.5 to 10.0%\n",
+     [("I1", "Visit 3. Patients with 2. line therapy"), ("I2", "HbA1c 7.5 to 10.0%")]),
+    # a lone "1)" after a colon is a sentence's own numbering
+    ("Inclusion Criteria:\n- Documented as follows: 1) prior metformin use\n",
+     [("I1", "Documented as follows: 1) prior metformin use")]),
+])
+def test_one_line_numbered_lists_are_split(text, expected):
+    seg = segment(text)
+    assert [(it.id, text[it.start:it.end]) for it in seg.all_items()] == expected
+    check_structure(text, seg)
