@@ -263,8 +263,21 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
     def has_content(c: Column) -> exp.Expression:
         return typed_col(c, "known", sc.list_known) if fast else sc.list_known(t(c))
 
+    groups: dict[tuple[int, str], exp.Column] = {}
+
+    def lists_group(c: Column, pattern: str) -> exp.Expression:
+        """The cell lists a drug group (`oral antidiabetics`); DuckDB: one column per (cell, group), as
+        several classes share a group and each would otherwise run the same regex per row."""
+        test = exp.and_(has_content(c), exp.RegexpLike(this=lowered(c), expression=lit(pattern)), copy=False)
+        if not fast:
+            return test
+        if (c.index, pattern) not in groups:
+            groups[(c.index, pattern)] = col(f"{t(c).name}_group{len(groups)}")
+            parts.append(exp.alias_(test, groups[(c.index, pattern)].name, quoted=True, copy=False))
+        return groups[(c.index, pattern)].copy()
+
     for rule, code in sorted(needs.categories):
-        keep_category(rule, code, registry, of, t, keep, lowered, has_content)
+        keep_category(rule, code, registry, of, t, keep, lowered, has_content, lists_group)
     deaths = [(c, day(c)) for c in of("death") + of("death_flag")]
     if deaths:
         died = [exp.or_(exp.LTE(this=d, expression=exp.cast(lit(as_of.isoformat()), "DATE", copy=False)),
@@ -292,7 +305,7 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
     return select, fnames
 
 
-def keep_category(rule, code, registry, of, t, keep, lowered, has_content) -> None:
+def keep_category(rule, code, registry, of, t, keep, lowered, has_content, lists_group) -> None:
     """h_<rule>_<code>: a yes/no column for the code decides; else the list (status rule: TRUE or unknown),
     a sex the registry's `sexes` excludes (FALSE), a listed broader drug group (unknown); docs/patient-data.md §4."""
     own = of("category", code)
@@ -307,8 +320,7 @@ def keep_category(rule, code, registry, of, t, keep, lowered, has_content) -> No
         from_list = exp.Case().when(listed, exp.true(), copy=False)
         if rule == "medication" and (broad := cr.broad_pattern(code, sc._medication_rule(code, registry)[0], registry)):
             # a listed group containing the class (A10B for DPP-4 inhibitors): unknown, not FALSE
-            wide = [exp.and_(has_content(c), exp.RegexpLike(this=lowered(c), expression=lit(broad)), copy=False)
-                    for c in lists]
+            wide = [lists_group(c, broad) for c in lists]
             from_list = from_list.when(exp.or_(*[exp.Coalesce(this=exp.Paren(this=w), expressions=[exp.false()]) for w in wide],
                                                copy=False), exp.null(), copy=False)
         from_list = from_list.when(exp.and_(known, exp.not_(lit(status), copy=False)), exp.false(), copy=False)
