@@ -62,3 +62,13 @@ def test_plain_number_shown_as_written(tmp_path):
     assert rows[0]["reasons"] == "I1 fail: BMI 18.70 kg/m² < 24.0 kg/m²"   # the cell as written, then the bound
     # 410 is outside the plausible BMI range (8-150 kg/m2): unknown, with the reader's reason
     assert "410" in rows[2]["reasons"] and "plausible" in rows[2]["reasons"]
+
+
+def test_explanation_concatenations_become_one_concat():
+    from sqlglot import parse_one
+
+    from eligibility.engines.duckdb_engine import _one_concat
+
+    query = parse_one("SELECT 'a' || x || 'b' || (y || 'c') AS r, CASE WHEN q THEN 'p' || z END AS s", read="duckdb")
+    assert query.transform(_one_concat).sql("duckdb") == \
+        "SELECT CONCAT('a', x, 'b', y, 'c') AS r, CASE WHEN q THEN CONCAT('p', z) END AS s"

@@ -116,8 +116,29 @@ def _wide_query(trial: Trial, header: list[str], *, as_of: date, registry: Regis
                                   names=[f"c{i}" for i in range(len(header))], fast=True)
     known = {c.name for c in classify(header, registry)}
     ignored = [h for h in header if h not in known]
-    query = screening_query(trial, source, columns, registry=registry, fold=True)
+    query = screening_query(trial, source, columns, registry=registry, fold=True).transform(_one_concat)
     return query.sql(dialect="duckdb"), ignored
+
+
+def _one_concat(node):
+    """`a || b || c || d` as one CONCAT(a, b, c, d): one string built per explanation instead of one per
+    `||` (~20% of the query's CPU time at 1M patients).  CONCAT reads NULL as '' where `||` gives NULL;
+    every piece of an explanation is either a literal or guarded by the branch that builds it."""
+    from sqlglot import exp
+
+    if not isinstance(node, exp.DPipe) or isinstance(node.parent, exp.DPipe):
+        return node
+    pieces: list = []
+    stack = [node]
+    while stack:
+        part = stack.pop()
+        if isinstance(part, exp.DPipe):
+            stack += [part.expression, part.this]
+        elif isinstance(part, exp.Paren) and isinstance(part.this, exp.DPipe):
+            stack.append(part.this)
+        else:
+            pieces.append(part)
+    return exp.func("CONCAT", *pieces, dialect="duckdb")
 
 
 def _connect():
