@@ -44,7 +44,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .inline_lists import inline_starts
+from .lines import Line as _Line
+from .lines import split_lines as _lines
 from .errors import TrialInputError
 
 Section = Literal["inclusion", "exclusion"]
@@ -117,18 +118,6 @@ _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii":
 
 
 @dataclass
-class _Line:
-    start: int        # offset of the first character of the line
-    end: int          # offset after the last non-space character
-    first: int        # offset of the first non-space character (== end for blank)
-    indent: int       # column of the first non-space character (tab = 4)
-
-    @property
-    def blank(self) -> bool:
-        return self.first >= self.end
-
-
-@dataclass
 class _Open:
     indent: int
     cls: str
@@ -143,26 +132,6 @@ class _Open:
         if self.start < 0:
             self.start = start
         self.end = max(self.end, end)
-
-
-def _lines(text: str) -> list[_Line]:
-    """Physical lines; a one-line numbered list becomes one line per item (eligibility.inline_lists)."""
-    out, pos = [], 0
-    for raw in text.split("\n"):
-        stripped = raw.rstrip()
-        lead = len(raw) - len(raw.lstrip())
-        indent = len(raw[:lead].expandtabs(4))
-        line = _Line(pos, pos + len(stripped), pos + min(lead, len(stripped)), indent)
-        cuts = inline_starts(text, line.first, line.end) if not line.blank else []
-        if not cuts:
-            out.append(line)
-        for start, nxt in zip([line.first, *cuts], [*cuts, line.end]) if cuts else ():
-            end = nxt
-            while end > start and text[end - 1] in " \t":
-                end -= 1
-            out.append(_Line(line.start if start == line.first else start, end, start, indent))
-        pos += len(raw) + 1
-    return out
 
 
 def _marker(text: str, line: _Line) -> tuple[str, int | None, int] | None:

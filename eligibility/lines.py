@@ -1,4 +1,5 @@
-"""Numbered lists written on one line: `1. Age 18-65 2. BMI < 30 3. HbA1c 7-10%`.
+"""The lines segmentation reads, as offsets into the text; a numbered list written on one line
+(`1. Age 18-65 2. BMI < 30 3. HbA1c 7-10%`) becomes one line per item.
 
 Registries and PDFs often flatten a list into one line.  A line is cut before
 each inline marker that continues its numbering: the line starts with `n.` (or
@@ -12,6 +13,7 @@ views of the same text.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 # a marker inside a line: whitespace (or a colon or semicolon) before, `12.` or `12)`, whitespace after
 _INLINE = re.compile(r"(?:(?<=\s)|(?<=[:;]))(\d{1,2})([.)])\s+(?=\S)")
@@ -37,3 +39,35 @@ def inline_starts(text: str, first: int, end: int) -> list[int]:
             expected += 1
     # one further item at least: a lone "1)" after a colon is a sentence's own numbering
     return cuts if len(cuts) >= (1 if lead is not None else 2) else []
+
+
+@dataclass
+class Line:
+    start: int        # offset of the first character of the line
+    end: int          # offset after the last non-space character
+    first: int        # offset of the first non-space character (== end for blank)
+    indent: int       # column of the first non-space character (tab = 4)
+
+    @property
+    def blank(self) -> bool:
+        return self.first >= self.end
+
+
+def split_lines(text: str) -> list[Line]:
+    """Physical lines; a one-line numbered list becomes one line per item."""
+    out, pos = [], 0
+    for raw in text.split("\n"):
+        stripped = raw.rstrip()
+        lead = len(raw) - len(raw.lstrip())
+        indent = len(raw[:lead].expandtabs(4))
+        line = Line(pos, pos + len(stripped), pos + min(lead, len(stripped)), indent)
+        cuts = inline_starts(text, line.first, line.end) if not line.blank else []
+        if not cuts:
+            out.append(line)
+        for start, nxt in zip([line.first, *cuts], [*cuts, line.end]) if cuts else ():
+            end = nxt
+            while end > start and text[end - 1] in " \t":
+                end -= 1
+            out.append(Line(line.start if start == line.first else start, end, start, indent))
+        pos += len(raw) + 1
+    return out
