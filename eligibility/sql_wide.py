@@ -256,6 +256,7 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
     if needs.sex and (sexes := of("sex")):
         low = exp.Lower(this=t(sexes[-1]))
         keep("f_sex", exp.Case().when(sc._in(low, wc.FEMALE), lit("female"), copy=False).when(sc._in(low, wc.MALE), lit("male"), copy=False))
+
     def lowered(c: Column) -> exp.Expression:
         # DuckDB: a list cell is lowered and checked for content once, not once per drug class
         return typed_col(c, "low", lambda cell: exp.Lower(this=cell)) if fast else exp.Lower(this=t(c))
