@@ -2,7 +2,7 @@
 
 An age is compared in completed units of the unit its bound was written in: completed years
 for years (measurements["age"], unchanged), completed months (Patient.age_months, from a birth
-date) for months, weeks and days.  With completed years only, the bound is decided when the
+date) for months, days lived (Patient.age_days) for bounds in days or weeks.  With completed years only, the bound is decided when the
 months 12Y .. 12Y+11 are all inside it or all on one side.  The SQL engine (sqlgen) follows the same rule.
 """
 from __future__ import annotations
@@ -23,8 +23,25 @@ Ex = Callable[[Patient, bool], tuple[int, list[str]]]
 
 
 def age_in_months(node: Compare | Range) -> bool:
-    """An age bound written in months, weeks or days: compared in completed months (docs/patient-data.md "Age")."""
-    return node.concept == "age" and _finer_than_years(node.unit)
+    """An age bound finer than whole years (months, weeks, days, or a range mixing them): compared in
+    completed months or days, not completed years (docs/patient-data.md "Age")."""
+    return node.concept == "age" and (_finer_than_years(node.unit) or not _whole(_bounds(node), 1.0))
+
+
+def age_in_days(node: Compare | Range) -> bool:
+    """A bound that is not a whole number of months (`28 days`, `6 weeks`): compared in days lived."""
+    return age_in_months(node) and not _whole(_bounds(node), 12.0)
+
+
+def _bounds(node: Compare | Range) -> list[float]:
+    if isinstance(node, Compare):
+        return [node.canonical_value]
+    return [b for b in (node.canonical_low, node.canonical_high) if b is not None]
+
+
+def _whole(bounds: list[float], per_year: float) -> bool:
+    """Every bound (in years) a whole number of the unit that fits `per_year` times in a year."""
+    return all(abs(b * per_year - round(b * per_year)) < 1e-6 for b in bounds)
 
 
 def _finer_than_years(unit: str | None) -> bool:
@@ -42,6 +59,14 @@ def _month_view(p: Patient) -> Measurement | None:
     if p.age_months is None or type(m) is not Measurement:
         return None
     return Measurement(p.age_months / 12, f"{m.raw}, {p.age_months} completed months", None, m.when, m.code)
+
+
+def _day_view(p: Patient) -> Measurement | None:
+    """Days lived as years (days / 365.25, the registry's day) when the birth date gave them."""
+    m = p.measurements.get("age")
+    if p.age_days is None or type(m) is not Measurement:
+        return None
+    return Measurement(p.age_days / 365.25, f"{m.raw}, {p.age_days} days", None, m.when, m.code)
 
 
 def _year_span(m: Measurement) -> tuple[float, float] | None:
@@ -86,8 +111,10 @@ def by_months(node: Compare | Range, name: str, fn: Fn, ex: Ex, code_of: Callabl
               sides: tuple[float, bool, float, bool, bool]) -> tuple[Fn, Ex]:
     """A month/week/day age bound: completed months when known, else by completed years only when
     the months of that year are all inside the bound or all on one side.  sides: (low, low open, high, high open, negate)."""
+    fine_view = _day_view if age_in_days(node) else _month_view
+
     def months_code(p: Patient) -> tuple[int, Measurement | None]:
-        view = _month_view(p)
+        view = fine_view(p)
         if view is not None:
             return code_of(view), view
         m = p.measurements.get("age")

@@ -50,6 +50,9 @@ class Patient:
     # Completed months of age, set only when a birth date is known: bounds written in months or
     # weeks compare this (docs/patient-data.md "Age"); measurements["age"] stays completed years.
     age_months: int | None = None
+    # Days lived, likewise from a birth date: bounds in days or weeks ("28 days to 6 months") compare
+    # this, as completed months would fail a 29-day-old against "28 days or older".
+    age_days: int | None = None
 
 
 def completed_months(born: date, on: date) -> int:

@@ -242,6 +242,9 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
                          f"EXTRACT(MONTH FROM {born})) - CASE WHEN EXTRACT(DAY FROM {born}) > {as_of.day} THEN 1 ELSE 0 END "
                          f"AS DOUBLE) / 12.0 END AS m_age")
             names.append("m_age")
+            feats.append(f"CASE WHEN {born} <= {day} THEN CAST(DATE_DIFF('day', {born}, {day}) AS DOUBLE) / 365.25 "
+                         f"END AS day_age")
+            names.append("day_age")
     if needs.sex:
         feats.append(f"{_sex(registry)} AS f_sex")
         names.append("f_sex")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from . import ir
-from .age_months import age_in_months
+from .age_months import age_in_days, age_in_months
 from .registry import Registry
 from . import explain as words
 from .explain import manual_label
@@ -43,10 +43,12 @@ def _numeric_text(node: ir.Compare | ir.Range, criterion: ir.Criterion, registry
     months = node.concept == "age" and any(isinstance(n, (ir.Compare, ir.Range)) and age_in_months(n)
                                            for n in ir.walk(criterion.tree))
     if months:   # a bound in months: completed months when known, else say they are unknown
-        m = col("m_age") if "m_age" in columns else exp.null()
-        count = exp.cast(exp.cast(exp.func("ROUND", exp.Mul(this=m, expression=lit(12.0))), "INT", copy=False),
+        days = isinstance(node, (ir.Compare, ir.Range)) and age_in_days(node)
+        fine, per_year, label = ("day_age", 365.25, " days") if days else ("m_age", 12.0, " completed months")
+        m = col(fine) if fine in columns else exp.null()
+        count = exp.cast(exp.cast(exp.func("ROUND", exp.Mul(this=m, expression=lit(per_year))), "INT", copy=False),
                          "VARCHAR", copy=False)
-        return frag("CASE WHEN :m IS NOT NULL THEN :a || :count || ' completed months' "
+        return frag(f"CASE WHEN :m IS NOT NULL THEN :a || :count || '{label}' "
                     "WHEN :v IS NOT NULL THEN :a || :num || :b || ' (months unknown)' "
                     "WHEN :why IS NOT NULL THEN :a || :why ELSE :missing END", m=m.copy(), count=count,
                     v=col(v), num=num, a=f"{name} ", b=f" {unit}", why=why, missing=f"{name} missing")

@@ -237,6 +237,14 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
                                         exp.Div(this=exp.cast(sc.completed_months(born.copy(), as_of), "DOUBLE", copy=False),
                                                 expression=lit(12.0)), copy=False)
             keep("m_age", m_age)
+            # days lived / 365.25, for bounds in days or weeks (eligibility.age_months.age_in_days)
+            day_age = exp.null()
+            if births := of("birth"):
+                born = day(births[0])
+                day_age = exp.Case().when(exp.LTE(this=born, expression=exp.cast(lit(as_of.isoformat()), "DATE", copy=False)),
+                                          exp.Div(this=exp.cast(sc.days_between(born.copy(), as_of), "DOUBLE", copy=False),
+                                                  expression=lit(365.25)), copy=False)
+            keep("day_age", day_age)
         # (kept in the same layer as the value: PostgreSQL inlines a column's expression into every
         # reference above it, so a reason built on the value one layer up multiplies the query)
         keep(feature("r", concept), why, explained_only=fast)

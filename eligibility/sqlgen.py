@@ -31,7 +31,7 @@ import sqlglot
 from sqlglot import exp
 
 from . import ir
-from .age_months import age_in_months
+from .age_months import age_in_days, age_in_months
 from .registry import Registry, default_registry
 from .units import ULN
 
@@ -200,7 +200,8 @@ class NodeCompiler:
         it lies wholly on one side (the evaluator's rule, eligibility.age_months); few references to
         the age, since PostgreSQL inlines a column's expression into each one."""
         age = self.value("age")
-        m_age = col("m_age") if "m_age" in self.columns else exp.null()
+        fine = "day_age" if age_in_days(node) else "m_age"   # days lived for bounds in days or weeks
+        m_age = col(fine) if fine in self.columns else exp.null()
         if isinstance(node, ir.Compare):
             op = node.op
             low = {">=": ">=", ">": ">", "==": ">=", "!=": ">="}.get(op)

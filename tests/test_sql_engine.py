@@ -109,3 +109,18 @@ def test_both_engines_write_the_same_bytes_for_numeric_criteria(tmp_path):
     assert rows[0]["reasons"] == "E2 review: Willingness to participate…"
     # E: values that pass, but a reviewer's column (I1) says fail
     assert rows[4]["reasons"].startswith("I1 fail: reviewer decision (column I1)") and rows[4]["I1"] == "fail"
+
+
+def test_infant_bounds_in_days_and_weeks_compare_days_lived_in_both_engines(tmp_path):
+    """Counted by hand from the birth dates, as of 2026-01-01: A 29 days, B 27, C 44, D 41."""
+    trial = write(tmp_path / "t.txt", "Inclusion Criteria:\n- Infants aged 28 days to 6 months\n- Age 6 weeks or older\n")
+    data = write(tmp_path / "d.csv", "patient_id,birth_date\nA,2025-12-03\nB,2025-12-05\nC,2025-11-18\nD,2025-11-21\n")
+    expected = {"A": ["pass", "fail"], "B": ["fail", "fail"], "C": ["pass", "pass"], "D": ["pass", "fail"]}
+    for engine in ("python", "duckdb"):
+        out = tmp_path / f"{engine}.csv"
+        result = CliRunner().invoke(main, ["screen", str(trial), str(data), "-o", str(out), "--as-of", "2026-01-01",
+                                           "--engine", engine])
+        assert result.exit_code == 0, result.output
+        rows = list(csv.DictReader(io.StringIO(out.read_text("utf-8"))))
+        assert {r["patient_id"]: [r["I1"], r["I2"]] for r in rows} == expected, engine
+        assert "41 days" in rows[3]["reasons"]

@@ -365,6 +365,7 @@ class LongAssembler:
                 patient.measurements[concept.id] = Measurement(float(years), f"born {born}", "a", born, "birth date")
                 if concept.id == "age":
                     patient.age_months = completed_months(born, self.as_of)
+                    patient.age_days = (self.as_of - born).days
 
     def _durations(self, patient: Patient, conditions: dict) -> None:
         for concept in self.registry.concepts.values():

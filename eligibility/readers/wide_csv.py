@@ -254,6 +254,7 @@ def _finish(patient: Patient, state: _RowState, as_of: date) -> None:
             years = completed_years(state.birth, as_of)
             patient.measurements["age"] = Measurement(float(years), f"born {state.birth.isoformat()}", None, None, "birth date")
             patient.age_months = completed_months(state.birth, as_of)
+            patient.age_days = (as_of - state.birth).days
     elif isinstance(state.birth, Invalid) and not isinstance(patient.measurements.get("age"), Measurement):
         patient.measurements["age"] = state.birth
 
