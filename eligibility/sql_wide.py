@@ -229,22 +229,16 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
                          frag("'birth date ''' || :b || ''' is not a date'", b=b), copy=False).else_(why, copy=False))
         keep(feature("v", concept), value)
         if concept == "age" and needs.age_months:
-            # completed months / 12 from a valid birth date on or before the as-of date (docs/patient-data.md "Age")
-            m_age = exp.null()
-            if births := of("birth"):
-                born = day(births[0])
-                m_age = exp.Case().when(exp.LTE(this=born, expression=exp.cast(lit(as_of.isoformat()), "DATE", copy=False)),
-                                        exp.Div(this=exp.cast(sc.completed_months(born.copy(), as_of), "DOUBLE", copy=False),
-                                                expression=lit(12.0)), copy=False)
-            keep("m_age", m_age)
-            # days lived / 365.25, for bounds in days or weeks (eligibility.age_months.age_in_days)
-            day_age = exp.null()
-            if births := of("birth"):
-                born = day(births[0])
-                day_age = exp.Case().when(exp.LTE(this=born, expression=exp.cast(lit(as_of.isoformat()), "DATE", copy=False)),
-                                          exp.Div(this=exp.cast(sc.days_between(born.copy(), as_of), "DOUBLE", copy=False),
-                                                  expression=lit(365.25)), copy=False)
-            keep("day_age", day_age)
+            # from a valid birth date on or before the as-of date (docs/patient-data.md "Age"), as years:
+            # completed months / 12 for bounds in months, days lived / 365.25 for bounds in days or weeks
+            for name, count, per_year in (("m_age", sc.completed_months, 12.0), ("day_age", sc.days_between, 365.25)):
+                since = exp.null()
+                if births := of("birth"):
+                    born = day(births[0])
+                    since = exp.Case().when(exp.LTE(this=born, expression=exp.cast(lit(as_of.isoformat()), "DATE", copy=False)),
+                                            exp.Div(this=exp.cast(count(born.copy(), as_of), "DOUBLE", copy=False),
+                                                    expression=lit(per_year)), copy=False)
+                keep(name, since)
         # (kept in the same layer as the value: PostgreSQL inlines a column's expression into every
         # reference above it, so a reason built on the value one layer up multiplies the query)
         keep(feature("r", concept), why, explained_only=fast)
