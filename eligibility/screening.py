@@ -70,6 +70,14 @@ def screen(trial: str | Path, data: list[str], *, output: str | None = None, fmt
                                        lookback_days=lookback_days, input_format=input_format)
         summary.problems.extend(f"trial: {problem}" for problem in prepared.problems)
         return summary
+    return screen_python(prepared, data, output=output, fmt=fmt, as_of=as_of, lookback_days=lookback_days,
+                         input_format=input_format, progress=progress,
+                         notes=[f"trial: {problem}" for problem in prepared.problems])
+
+
+def screen_python(prepared, data: list, *, output: str | None, fmt: str, as_of: date, lookback_days: int,
+                  input_format: str, progress: bool = False, notes: list[str] = ()) -> ScreenSummary:
+    """The Python engine on a prepared trial (also the DuckDB engine's fallback); `notes` lead the summary's problems."""
     from .evaluate import Plan
     from .readers import read_patients
 
@@ -77,7 +85,7 @@ def screen(trial: str | Path, data: list[str], *, output: str | None = None, fmt
     source = read_patients(data, input_format=input_format, as_of=as_of, lookback_days=lookback_days, registry=registry)
     plan = Plan(prepared.trial, registry, as_of)
     summary = ScreenSummary(prepared.title, as_of, output or "stdout", "python", plan.ids)
-    summary.problems.extend(f"trial: {problem}" for problem in prepared.problems)
+    summary.problems.extend(notes)
     patients = source.patients
     if progress:
         from tqdm import tqdm
@@ -87,23 +95,19 @@ def screen(trial: str | Path, data: list[str], *, output: str | None = None, fmt
     unused_decisions: set[str] = set()
     known = set(plan.ids)
     with _sink(output) as handle:
+        # every field quoted: the DuckDB engine's Arrow writer quotes the same way (identical files)
+        writer = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
         if fmt == "csv":
-            # every field quoted: the DuckDB engine's Arrow writer quotes the same way (identical files)
-            writer = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
             handle.write(",".join(["patient_id", "verdict", "reasons", *plan.ids]) + "\n")
-            for patient in patients:
-                result = plan.evaluate(patient)
+        for patient in patients:
+            result = plan.evaluate(patient, detail=fmt != "csv")
+            if fmt == "csv":
                 writer.writerow([result.patient_id, result.verdict, "; ".join(result.reasons), *result.outcomes])
-                summary.add(result)
-                if patient.decisions:
-                    unused_decisions.update(set(patient.decisions) - known)
-        else:
-            for patient in patients:
-                result = plan.evaluate(patient, detail=True)
+            else:
                 handle.write(json.dumps(_jsonl(result, plan, as_of), ensure_ascii=False) + "\n")
-                summary.add(result)
-                if patient.decisions:
-                    unused_decisions.update(set(patient.decisions) - known)
+            summary.add(result)
+            if patient.decisions:
+                unused_decisions.update(set(patient.decisions) - known)
     summary.seconds = time.perf_counter() - started
     summary.rows_read = source.stats.rows
     summary.problems.extend(_data_problems(source.stats, unused_decisions))

@@ -257,32 +257,8 @@ def _quote(name: str) -> str:
 
 
 def _python(prepared: PreparedTrial, paths: list[Path], *, output, fmt, as_of, lookback_days, input_format, note):
-    """The Python engine on an already compiled trial (the same loop as screening.screen)."""
-    import json
+    """The Python engine on the already prepared trial, with a note saying why it ran."""
+    from ..screening import screen_python
 
-    from ..evaluate import Plan
-    from ..readers import read_patients
-    from ..screening import _data_problems, _jsonl, _sink
-    from ..summary import ScreenSummary
-
-    trial, registry = prepared.trial, prepared.registry
-    source = read_patients(paths, input_format=input_format, as_of=as_of, lookback_days=lookback_days,
-                           registry=registry)
-    plan = Plan(trial, registry, as_of)
-    summary = ScreenSummary(prepared.title, as_of, output or "stdout", "python", plan.ids)
-    summary.problems.append(note)
-    started = time.perf_counter()
-    with _sink(output) as handle:
-        writer = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
-        if fmt == "csv":
-            handle.write(",".join(["patient_id", "verdict", "reasons", *plan.ids]) + "\n")
-        for patient in source.patients:
-            result = plan.evaluate(patient, detail=fmt != "csv")
-            if fmt == "csv":
-                writer.writerow([result.patient_id, result.verdict, "; ".join(result.reasons), *result.outcomes])
-            else:
-                handle.write(json.dumps(_jsonl(result, plan, as_of), ensure_ascii=False) + "\n")
-            summary.add(result)
-    summary.seconds = time.perf_counter() - started
-    summary.problems.extend(_data_problems(source.stats, set()))
-    return summary
+    return screen_python(prepared, paths, output=output, fmt=fmt, as_of=as_of, lookback_days=lookback_days,
+                         input_format=input_format, notes=[note])
