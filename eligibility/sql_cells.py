@@ -117,8 +117,9 @@ def number_parts(t: exp.Expression) -> dict[str, exp.Expression]:
 
 
 def number_text(t: exp.Expression) -> exp.Expression:
-    """DuckDB: the leading number of a trimmed cell by the reader's pattern ('' when there is none)."""
-    return exp.func("REGEXP_EXTRACT", t, lit(f"^{NUMBER_GROUPLESS}"), dialect="duckdb")
+    """DuckDB: the leading number of a trimmed cell by the reader's pattern (NULL when there is none)."""
+    return exp.Nullif(this=exp.func("REGEXP_EXTRACT", t, lit(f"^{NUMBER_GROUPLESS}"), dialect="duckdb"),
+                      expression=lit(""))
 
 
 def unit_text(t: exp.Expression, num: exp.Expression) -> exp.Expression:
@@ -134,56 +135,35 @@ def fold_unit(unit: exp.Expression) -> exp.Expression:
     return exp.func("TRANSLATE", exp.Lower(this=exp.Trim(this=unit)), lit(src), lit(dst), dialect="duckdb")
 
 
-def split_value(t: exp.Expression, num: exp.Expression, unit: exp.Expression, concept: str,
-                header_unit: str | None, registry: Registry,
-                x: exp.Expression | None) -> tuple[exp.Expression, exp.Expression]:
-    """DuckDB: (canonical value, reason a present cell is unusable) from split_number's parts.
+def numeric(t: exp.Expression, num: exp.Expression, unit: exp.Expression, concept: str,
+            header_unit: str | None, registry: Registry,
+            x: exp.Expression | None = None) -> tuple[exp.Expression, exp.Expression]:
+    """(canonical value, reason a present cell is unusable) from a cell's number text (NULL: not a
+    number) and folded unit ('' none).
 
-    `x` is the cell's fast_value: when it holds a number, that is the value in the
-    header's unit.  The reason is meant for explanations only (it repeats the value).
+    `x` (DuckDB) is the cell's fast_value: when it holds a number, that is the value in the
+    header's unit and nothing else is looked at.
     """
     info = registry.concept(concept)
-    as_number = exp.cast(num.copy(), "DOUBLE", copy=False)
+    as_number = exp.cast(num, "DOUBLE", copy=False)
     value = exp.Case()
     header = wc._conversion(registry, concept, header_unit)
-    if x is not None:
+    if x is not None and not isinstance(header, str):
         value = value.when(exp.Not(this=exp.Is(this=x, expression=exp.null())),
                            affine(x.copy(), header.scale, header.offset), copy=False)
-    value = value.when(exp.EQ(this=num.copy(), expression=lit("")), exp.null(), copy=False)
     if not isinstance(header, str):
-        value = value.when(exp.EQ(this=unit.copy(), expression=lit("")),
-                           affine(as_number.copy(), header.scale, header.offset), copy=False)
+        # most cells are plain numbers: their branch comes first
+        value = value.when(exp.EQ(this=unit, expression=lit("")), affine(as_number, header.scale, header.offset), copy=False)
     for key, (scale, offset) in unit_table(concept, registry).items():
         value = value.when(exp.EQ(this=unit.copy(), expression=lit(key)), affine(as_number.copy(), scale, offset), copy=False)
     why = exp.Case()
     if x is not None:
         why = why.when(exp.Not(this=exp.Is(this=x.copy(), expression=exp.null())), exp.null(), copy=False)
-    why = (why.when(exp.not_(present(t), copy=False), exp.null(), copy=False)
-           .when(exp.EQ(this=num.copy(), expression=lit("")), frag("'''' || :t || ''' is not a number'", t=t.copy()), copy=False)
+    why = (why
+           .when(exp.not_(present(t), copy=False), exp.null(), copy=False)
+           .when(exp.Is(this=num.copy(), expression=exp.null()), frag("'''' || :t || ''' is not a number'", t=t), copy=False)
            .when(exp.Is(this=value.copy(), expression=exp.null()),
                  frag("'''' || :t || :tail", t=t.copy(), tail=f"': unit not usable for {info.name}"), copy=False))
-    return value, why
-
-
-
-
-def numeric(t: exp.Expression, num: exp.Expression, unit: exp.Expression, concept: str,
-            header_unit: str | None, registry: Registry) -> tuple[exp.Expression, exp.Expression]:
-    """(canonical value, reason a present cell is unusable) for warehouse SQL; the DuckDB engine uses split_value."""
-    info = registry.concept(concept)
-    as_number = exp.cast(num, "DOUBLE", copy=False)
-    value = exp.Case()
-    header = wc._conversion(registry, concept, header_unit)
-    if not isinstance(header, str):
-        # most cells are plain numbers: their branch comes first
-        value = value.when(exp.EQ(this=unit, expression=lit("")), affine(as_number, header.scale, header.offset), copy=False)
-    for key, (scale, offset) in unit_table(concept, registry).items():
-        value = value.when(exp.EQ(this=unit, expression=lit(key)), affine(as_number, scale, offset), copy=False)
-    why = (exp.Case()
-           .when(exp.not_(present(t), copy=False), exp.null(), copy=False)
-           .when(exp.Is(this=num, expression=exp.null()), frag("'''' || :t || ''' is not a number'", t=t), copy=False)
-           .when(exp.Is(this=value, expression=exp.null()),
-                 frag("'''' || :t || :tail", t=t, tail=f"': unit not usable for {info.name}"), copy=False))
     return value, why
 
 

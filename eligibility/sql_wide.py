@@ -174,11 +174,11 @@ def wide_source(table: exp.Expression, header: list[str], needs: Needs, *, regis
             guarded = exp.Case().when(exp.Is(this=x.copy(), expression=exp.null()), text, copy=False) if usable else text
             parts.append(exp.alias_(guarded, number.name, quoted=True, copy=False))
             # guarded: string functions cost even on the NULLs of the plain-number rows
-            folded = exp.Case().when(exp.NEQ(this=number.copy(), expression=lit("")),
+            folded = exp.Case().when(exp.Not(this=exp.Is(this=number.copy(), expression=exp.null())),
                                      sc.unit_text(exp.Trim(this=cell.copy()), number.copy()), copy=False)
             units.append(exp.alias_(folded, unit.name, quoted=True, copy=False))
-        raw, why = sc.split_value(exp.Trim(this=cell.copy()), number, unit, concept, c.unit, registry,
-                                  x if usable else None)
+        raw, why = sc.numeric(exp.Trim(this=cell.copy()), number, unit, concept, c.unit, registry,
+                              x if usable else None)
         key = f"{stem}_{concept}_raw"
         if not any(r.alias == key for r in raws):
             raws.append(exp.alias_(raw, key, quoted=True, copy=False))
