@@ -55,6 +55,17 @@ class Patient:
     age_days: int | None = None
 
 
+def record_birth_ages(patient: Patient, born: date, on: date) -> None:
+    """The ages finer than years that bounds in months, or in days and weeks, compare (eligibility.age_months)."""
+    patient.age_months = completed_months(born, on)
+    patient.age_days = (on - born).days
+
+
+def completed_years(born: date, on: date) -> int:
+    """Whole years lived: born 1970-05-02 is 55 on 2026-05-01 and 56 on 2026-05-02."""
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
 def completed_months(born: date, on: date) -> int:
     """Whole months lived: born 2025-07-01 is 6 months old on 2026-01-01, born 2025-07-02 is 5."""
     return (on.year - born.year) * 12 + on.month - born.month - (on.day < born.day)

@@ -238,8 +238,7 @@ def test_fast_and_explaining_evaluators_agree_and_logic_laws_hold(tree, patient,
 
 def test_completed_months_by_hand():
     """Whole months lived (docs/patient-data.md "Age in months"); twelve of them make the completed year."""
-    from eligibility.patient import completed_months
-    from eligibility.readers.wide_cells import completed_years
+    from eligibility.patient import completed_months, completed_years
     assert completed_months(date(2025, 7, 1), AS_OF) == 6
     assert completed_months(date(2025, 7, 2), AS_OF) == 5
     assert completed_months(date(2025, 1, 31), date(2025, 2, 28)) == 0

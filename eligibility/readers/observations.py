@@ -32,7 +32,7 @@ from functools import lru_cache
 from math import isfinite
 
 from ..errors import UnitError
-from ..patient import Invalid, Measurement, Patient, completed_months
+from ..patient import Invalid, Measurement, Patient, completed_years, record_birth_ages
 from ..registry import Ingredient, Registry
 from ..units import Conversion, conversion, display_unit
 
@@ -70,10 +70,6 @@ def split_comparator(text: str) -> tuple[str | None, str]:
 def sex_of(text: str | None) -> str | None:
     key = (text or "").strip().lower()
     return {"f": "female", "female": "female", "m": "male", "male": "male"}.get(key)
-
-
-def completed_years(born: date, on: date) -> int:
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
 def years_between(start: date, end: date) -> float:
@@ -364,8 +360,7 @@ class LongAssembler:
                 years = completed_years(born, self.as_of)
                 patient.measurements[concept.id] = Measurement(float(years), f"born {born}", "a", born, "birth date")
                 if concept.id == "age":
-                    patient.age_months = completed_months(born, self.as_of)
-                    patient.age_days = (self.as_of - born).days
+                    record_birth_ages(patient, born, self.as_of)
 
     def _durations(self, patient: Patient, conditions: dict) -> None:
         for concept in self.registry.concepts.values():

@@ -76,13 +76,6 @@ def parse_date(cell: str) -> date | None:
         return None
 
 
-def completed_years(born: date, as_of: date) -> int:
-    years = as_of.year - born.year
-    if (as_of.month, as_of.day) < (born.month, born.day):
-        years -= 1
-    return years
-
-
 def parse_yes_no(cell: str) -> bool | Invalid | None:
     text = cell.strip().lower()
     if text in MISSING:

@@ -15,12 +15,12 @@ from datetime import date
 from pathlib import Path
 
 from ..errors import DataInputError
-from ..patient import Invalid, Measurement, Patient, completed_months
+from ..patient import Invalid, Measurement, Patient, completed_years, record_birth_ages
 from ..registry import Registry
 from . import ReadStats
 from .wide_cells import (
     BIRTH_KEYS, CONDITION_LIST_KEYS, DEATH_DATE_KEYS, DEATH_FLAG_KEYS, FEMALE, ID_KEYS, MALE,
-    MEDICATION_LIST_KEYS, SEX_KEYS, NumberParser, Vocabulary, completed_years, condition_ids,
+    MEDICATION_LIST_KEYS, SEX_KEYS, NumberParser, Vocabulary, condition_ids,
     decision_id, duration_concept, header_key, is_missing, list_items, medication_tokens,
     parse_date, parse_yes_no, split_unit, unit_fits, vocabulary,
 )
@@ -253,8 +253,7 @@ def _finish(patient: Patient, state: _RowState, as_of: date) -> None:
         else:
             years = completed_years(state.birth, as_of)
             patient.measurements["age"] = Measurement(float(years), f"born {state.birth.isoformat()}", None, None, "birth date")
-            patient.age_months = completed_months(state.birth, as_of)
-            patient.age_days = (as_of - state.birth).days
+            record_birth_ages(patient, state.birth, as_of)
     elif isinstance(state.birth, Invalid) and not isinstance(patient.measurements.get("age"), Measurement):
         patient.measurements["age"] = state.birth
 
