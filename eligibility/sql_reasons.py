@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from . import explain as words
 from . import ir
 from .age_months import age_in_days, age_in_months
 from .registry import Registry
-from . import explain as words
-from .explain import manual_label
 from .sqlgen import SEX_CODES, NodeCompiler, col, compare, feature, frag, lit
 from .units import ULN, display_unit
 
@@ -42,7 +41,7 @@ def _numeric_text(node: ir.Compare | ir.Range, criterion: ir.Criterion, registry
         else _number_text(col(v))
     months = node.concept == "age" and any(isinstance(n, (ir.Compare, ir.Range)) and age_in_months(n)
                                            for n in ir.walk(criterion.tree))
-    if months:   # a bound in months: completed months when known, else say they are unknown
+    if months:   # a bound finer than years: completed months (or days lived) when known, else say they are unknown
         days = isinstance(node, (ir.Compare, ir.Range)) and age_in_days(node)
         fine, per_year, label = ("day_age", 365.25, " days") if days else ("m_age", 12.0, " completed months")
         m = col(fine) if fine in columns else exp.null()
@@ -127,7 +126,7 @@ def criterion_detail(criterion: ir.Criterion, registry: Registry, columns: set[s
                     walk(child, want, guard)
         elif isinstance(node, ir.Manual):
             if want == "U":
-                add(lit(f"needs review: {manual_label(node.text)}"), guard)
+                add(lit(f"needs review: {words.manual_label(node.text)}"), guard)
         elif isinstance(node, ir.Has):
             add(_has_text(node, columns), guard + ([_holds(compiler.compile(node).v, want)] if node is not root else []))
         elif isinstance(node, (ir.Compare, ir.Range)):
@@ -154,7 +153,7 @@ def review_text(criterion: ir.Criterion) -> str:
     notes = []
     for node in ir.walk(criterion.tree):
         if isinstance(node, ir.Manual):
-            notes.append(manual_label(node.text))
+            notes.append(words.manual_label(node.text))
         for name, duration in node.qualifiers.items():
             notes.append(words.qualifier_text(name, duration))
         if isinstance(node, ir.Has) and node.within is not None:

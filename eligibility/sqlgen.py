@@ -80,7 +80,7 @@ class Needs:
     categories: set[tuple[str, str]] = field(default_factory=set)
     sex: bool = False
     decisions: list[str] = field(default_factory=list)    # criterion ids (reviewer decisions)
-    age_months: bool = False    # an age bound in months/weeks/days: the source layer adds m_age
+    age_months: bool = False    # an age bound finer than years: the source layer adds m_age and day_age
 
 
 SEX_CODES = {"sex_female": "female", "sex_male": "male", "female": "female", "male": "male"}
@@ -195,7 +195,8 @@ class NodeCompiler:
             else self._other(node)
 
     def _age_months(self, node: ir.Compare | ir.Range) -> exp.Expression:
-        """Completed months (m_age = months / 12) when a birth date gave them; else a whole number of
+        """Completed months (m_age = months / 12) or, for bounds in days or weeks, days lived (day_age =
+        days / 365.25) when a birth date gave them; else a whole number of
         completed years Y spans Y .. (12Y + 11) / 12: TRUE if all of it is inside the bound, FALSE if
         it lies wholly on one side (the evaluator's rule, eligibility.age_months); few references to
         the age, since PostgreSQL inlines a column's expression into each one."""
