@@ -60,7 +60,7 @@ def real_criteria() -> list[tuple[str, str]]:
 
 
 def throughput(criteria: list[tuple[str, str]], rounds: int) -> float:
-    from eligibility.compiler import compile_criterion
+    from eligibility.compile.compiler import compile_criterion
 
     for text, section in criteria:          # warm: grammar, lexer, conversions
         compile_criterion(text, section=section)
@@ -74,7 +74,7 @@ def throughput(criteria: list[tuple[str, str]], rounds: int) -> float:
 _FIRST_CALL = """
 import time
 t0 = time.perf_counter()
-from eligibility.compiler import compile_criterion
+from eligibility.compile.compiler import compile_criterion
 t1 = time.perf_counter()
 compile_criterion("FPG 7,0 – 13,3 mmol/l and serum creatinine < 133 µmol/L")
 t2 = time.perf_counter()
@@ -119,7 +119,7 @@ def main() -> None:
     warm = os.environ.get("ELIGIBILITY_CACHE_DIR") or str(Path(tempfile.gettempdir()) / "eligibility-bench-cache")
     first_call(warm, 1)                         # fill the persisted conversions
     imp, first = first_call(warm, args.runs)
-    rows.append(("import eligibility.compiler", f"{imp * 1000:.0f} ms", "fresh process, median"))
+    rows.append(("import eligibility.compile.compiler", f"{imp * 1000:.0f} ms", "fresh process, median"))
     rows.append(("first compile_criterion call, cache warm", f"{first * 1000:.0f} ms", "lexer build + conversions from disk"))
     with tempfile.TemporaryDirectory() as cold:
         _, first_cold = first_call(cold, 1)

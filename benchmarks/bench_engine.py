@@ -81,8 +81,8 @@ def run_query(path: Path, out: Path, *, reasons: bool) -> float:
     """The generated query alone, in-process (no start-up): with or without the reasons column."""
     sys.path.insert(0, str(ROOT))
     from eligibility.engines.duckdb_engine import _connect, build_query
-    from eligibility.registry import default_registry
-    from eligibility.trials import compile_trial_file
+    from eligibility.registry.concepts import default_registry
+    from eligibility.compile.trials import compile_trial_file
 
     trial, _ = compile_trial_file(TRIAL)
     sql = build_query(trial, [path], as_of=date.fromisoformat(AS_OF), registry=default_registry())
@@ -112,10 +112,10 @@ def run_python(path: Path, sample: int) -> float:
     sys.path.insert(0, str(ROOT))
     from itertools import islice
 
-    from eligibility.evaluate import Plan
+    from eligibility.evaluate.plan import Plan
     from eligibility.readers import read_patients
-    from eligibility.registry import default_registry
-    from eligibility.trials import compile_trial_file
+    from eligibility.registry.concepts import default_registry
+    from eligibility.compile.trials import compile_trial_file
 
     registry = default_registry()
     trial, _ = compile_trial_file(TRIAL)

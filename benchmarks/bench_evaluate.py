@@ -29,13 +29,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from eligibility.evaluate import Plan  # noqa: E402
-from eligibility.ir import All, AnyOf, Compare, Has, Manual, Not, Range, Trial  # noqa: E402
-from eligibility.patient import Measurement  # noqa: E402
+from eligibility.evaluate.plan import Plan  # noqa: E402
+from eligibility.core.ir import All, AnyOf, Compare, Has, Manual, Not, Range, Trial  # noqa: E402
+from eligibility.core.patient import Measurement  # noqa: E402
 from eligibility.readers import ReadStats  # noqa: E402
 from eligibility.readers.wide_csv import read_wide_csv  # noqa: E402
-from eligibility.registry import default_registry  # noqa: E402
-from eligibility.units import pint_expression, ureg  # noqa: E402
+from eligibility.registry.concepts import default_registry  # noqa: E402
+from eligibility.registry.units import pint_expression, ureg  # noqa: E402
 
 AS_OF = date(2026, 1, 1)
 DEMO = ROOT / "patients" / "demo_ucmsc.csv"
@@ -43,7 +43,7 @@ DEMO = ROOT / "patients" / "demo_ucmsc.csv"
 
 def seed_trial() -> tuple[Trial, str]:
     try:
-        from eligibility.trials import compile_trial_file
+        from eligibility.compile.trials import compile_trial_file
 
         trial, _ = compile_trial_file(ROOT / "trials" / "ucmsc_t2dm.txt")
         return trial, "trials/ucmsc_t2dm.txt (compiled)"

@@ -6,10 +6,10 @@ codes the registry does not know), then screens it with a trial against
 HbA1c, BMI, blood pressure, creatinine and age:
 
 - python: eligibility.readers (Synthea reader, latest value in the lookback
-  window per patient and concept) + eligibility.evaluate;
+  window per patient and concept) + eligibility.evaluate.plan;
 - duckdb: the OMOP-shaped views of eligibility.engines.long_views (the CSVs
   are scanned in place, nothing is loaded first) and the engine's
-  `trial_to_sql(..., schema="omop")` query (eligibility.sql_omop).
+  `trial_to_sql(..., schema="omop")` query (eligibility.sql.omop).
 
 Each engine runs in its own subprocess so its peak memory (ru_maxrss) is its
 own.  Prints a markdown table.  Not a test: timings depend on the machine.
@@ -100,10 +100,10 @@ def generate(folder: Path, rows: int, patients: int) -> None:
 
 
 def run_python(folder: Path) -> dict:
-    from eligibility.evaluate import compile_plan
-    from eligibility.ir import Trial
+    from eligibility.evaluate.plan import compile_plan
+    from eligibility.core.ir import Trial
     from eligibility.readers import read_patients
-    from eligibility.registry import default_registry
+    from eligibility.registry.concepts import default_registry
 
     start = time.perf_counter()
     registry = default_registry()
@@ -123,8 +123,8 @@ def run_duckdb(folder: Path) -> dict:
     import duckdb
 
     from eligibility.engines.long_views import register_long_views
-    from eligibility.ir import Trial
-    from eligibility.sqlgen import trial_to_sql
+    from eligibility.core.ir import Trial
+    from eligibility.sql.query import trial_to_sql
 
     start = time.perf_counter()
     trial = Trial.from_json(TRIAL.read_text())

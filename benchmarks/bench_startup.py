@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/bench_startup.py [--runs 3]
 On 10 patients a run is almost all start-up: imports, the trial (compiled, or
-read from eligibility.trial_cache), the query (generated, or read from
+read from eligibility.compile.cache), the query (generated, or read from
 engines/query_cache.py) and DuckDB's connection.  Each cold run gets an empty
 cache directory; warm runs share one filled by a first, untimed run.
 Prints a markdown table.  Not a test: timings depend on the machine.

@@ -11,7 +11,7 @@ from datetime import date
 
 import click
 
-from .errors import EligibilityError
+from eligibility.core.errors import EligibilityError
 
 
 def _fail(error: EligibilityError) -> None:
@@ -67,8 +67,8 @@ def main() -> None:
 @registry_option
 def compile_command(trial: str, fmt: str, registry_files: tuple[str, ...]) -> None:
     """Compile TRIAL (plain text, CT.gov JSON/XML, or compiled JSON) into predicate trees."""
-    from .trials import compile_trial_file
-    from .render import render_trial_text
+    from eligibility.compile.trials import compile_trial_file
+    from eligibility.compile.render import render_trial_text
 
     try:
         result, problems = compile_trial_file(trial, registry_files=registry_files)
@@ -94,7 +94,7 @@ def compile_command(trial: str, fmt: str, registry_files: tuple[str, ...]) -> No
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 def screen_command(trial, data, output, fmt, engine, as_of, lookback, input_format, registry_files, progress) -> None:
     """Screen patients in DATA against TRIAL; one output row per input patient."""
-    from .screening import screen
+    from eligibility.screening import screen
 
     try:
         summary = screen(
@@ -117,7 +117,7 @@ def screen_command(trial, data, output, fmt, engine, as_of, lookback, input_form
 @registry_option
 def explain_command(trial, data, patient_id, as_of, lookback, input_format, registry_files) -> None:
     """Explain, criterion by criterion, how one patient fares against TRIAL."""
-    from .screening import explain
+    from eligibility.screening import explain
 
     try:
         text = explain(
@@ -139,8 +139,8 @@ def explain_command(trial, data, patient_id, as_of, lookback, input_format, regi
 @registry_option
 def sql_command(trial, dialect, schema, table, as_of, lookback, registry_files) -> None:
     """Print one SQL query that screens a warehouse table (or OMOP CDM) against TRIAL."""
-    from .trials import compile_trial_file
-    from .sqlgen import trial_to_sql
+    from eligibility.compile.trials import compile_trial_file
+    from eligibility.sql.query import trial_to_sql
 
     try:
         compiled, _problems = compile_trial_file(trial, registry_files=registry_files)

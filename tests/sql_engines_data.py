@@ -9,8 +9,8 @@ from pathlib import Path
 from test_differential import BAD, COLUMNS, HEADER, INFANT_TRIAL, MISSING
 
 from eligibility.engines.duckdb_engine import build_query
-from eligibility.registry import default_registry
-from eligibility.trials import compile_trial_file, compile_trial_text
+from eligibility.registry.concepts import default_registry
+from eligibility.compile.trials import compile_trial_file, compile_trial_text
 from shared_paths import SHARED
 
 AS_OF = date(2026, 1, 1)

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from eligibility.compiler import COMPILER_ERROR, compile_criterion
-from eligibility.ir import Tree, walk
+from eligibility.compile.compiler import COMPILER_ERROR, compile_criterion
+from eligibility.core.ir import Tree, walk
 
 TREE = TypeAdapter(Tree)
 SEPARATORS = set(",;.:!?")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from eligibility.compiler import compile_criterion
+from eligibility.compile.compiler import compile_criterion
 
 CASES = [json.loads(line) for line in (Path(__file__).parent / "cases" / "criteria_cases.jsonl").read_text("utf-8").splitlines()
          if line.strip()]
@@ -81,7 +81,7 @@ def test_unit_problem_points_at_the_unit_in_the_whole_source():
 
 def test_a_new_concept_is_a_data_change(tmp_path):
     """A user's registry file adds a concept: its synonyms become grammar terminals, no code changes."""
-    from eligibility.registry import build_registry
+    from eligibility.registry.concepts import build_registry
 
     extra = tmp_path / "mine.toml"
     extra.write_text(

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from eligibility.ir import Compare, Not, Range
-from eligibility.scoring import Atom, extract_atoms, match, score_file
+from eligibility.core.ir import Compare, Not, Range
+from eligibility.compile.scoring import Atom, extract_atoms, match, score_file
 from shared_paths import SHARED
 
 HERE = Path(__file__).parent

@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eligibility.engines.duckdb_engine import build_query
-from eligibility.evaluate import Plan
-from eligibility.ir import Has, walk
+from eligibility.evaluate.plan import Plan
+from eligibility.core.ir import Has, walk
 from eligibility.readers import read_patients
-from eligibility.registry import default_registry
-from eligibility.trials import compile_trial_file, compile_trial_text
+from eligibility.registry.concepts import default_registry
+from eligibility.compile.trials import compile_trial_file, compile_trial_text
 from shared_paths import SHARED
 
 TRIALS = (SHARED / "trials")
@@ -164,7 +164,7 @@ def test_python_and_duckdb_agree(rows, trials, tmp_path_factory):
 
 def test_sex_and_group_rules_are_exercised(trials):
     """Males meet the trials' pregnancy exclusions, and listed groups contain the classes they ask about."""
-    from eligibility.category_rules import broader_codes, other_sexes
+    from eligibility.evaluate.category_rules import broader_codes, other_sexes
     from eligibility.readers import wide_cells as wc
     registry, compiled = trials
     has = [n for t in compiled for c in t.criteria for n in walk(c.tree) if isinstance(n, Has)]

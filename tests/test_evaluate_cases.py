@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter
 
-from eligibility.evaluate import F, R, T, U, Plan
-from eligibility.ir import Criterion, Trial, TrialInfo, Tree
+from eligibility.evaluate.plan import F, R, T, U, Plan
+from eligibility.core.ir import Criterion, Trial, TrialInfo, Tree
 from eligibility.readers import ReadStats
 from eligibility.readers.wide_csv import read_wide_csv
-from eligibility.registry import default_registry
-from eligibility.patient import Measurement, Patient
+from eligibility.registry.concepts import default_registry
+from eligibility.core.patient import Measurement, Patient
 
 CASES = Path(__file__).parent / "cases"
 AS_OF = date(2026, 1, 1)
@@ -171,7 +171,7 @@ def test_condition_timing_uses_the_onset_date(onset, within, at_least, code) -> 
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from eligibility.patient import Invalid  # noqa: E402
+from eligibility.core.patient import Invalid  # noqa: E402
 
 _LEAVES = [
     {"kind": "compare", "concept": "bmi", "op": op, "value": v, "unit": "kg/m2", "canonical_value": v, "canonical_unit": "kg/m2"}
@@ -238,7 +238,7 @@ def test_fast_and_explaining_evaluators_agree_and_logic_laws_hold(tree, patient,
 
 def test_completed_months_by_hand():
     """Whole months lived (docs/patient-data.md "Age in months"); twelve of them make the completed year."""
-    from eligibility.patient import completed_months, completed_years
+    from eligibility.core.patient import completed_months, completed_years
     assert completed_months(date(2025, 7, 1), AS_OF) == 6
     assert completed_months(date(2025, 7, 2), AS_OF) == 5
     assert completed_months(date(2025, 1, 31), date(2025, 2, 28)) == 0

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from eligibility.registry import default_registry
-from eligibility.sqlgen import trial_to_sql
+from eligibility.registry.concepts import default_registry
+from eligibility.sql.query import trial_to_sql
 from sql_engines_data import AS_OF, HEADER, duckdb_results, patients, trials, write_csv
 from shared_paths import SHARED
 
@@ -38,7 +38,7 @@ def loaded(tmp_path_factory):
 
 
 # the infant trial (trials()[2], age bounds in months) references the age a dozen times: it took minutes
-# for 400 rows until each query layer was fenced with OFFSET 0 (eligibility.sqlgen.render)
+# for 400 rows until each query layer was fenced with OFFSET 0 (eligibility.sql.query.render)
 @pytest.mark.parametrize("which", [0, 1, 2], ids=["seed-trial", "example-trial", "infant-trial"])
 def test_postgres_matches_duckdb(loaded, which):
     import psycopg

@@ -16,8 +16,8 @@ import sys
 from datetime import date
 from pathlib import Path
 from eligibility.engines.duckdb_engine import screen_duckdb
-from eligibility.registry import default_registry
-from eligibility.trials import compile_trial_file
+from eligibility.registry.concepts import default_registry
+from eligibility.compile.trials import compile_trial_file
 trial, _ = compile_trial_file(Path(sys.argv[1]))
 summary = screen_duckdb(trial, [Path(sys.argv[2])], output=sys.argv[3], as_of=date.fromisoformat(sys.argv[4]),
                         registry=default_registry())

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from eligibility.errors import DataInputError
-from eligibility.ir import Trial
-from eligibility.patient import Invalid, Measurement
+from eligibility.core.errors import DataInputError
+from eligibility.core.ir import Trial
+from eligibility.core.patient import Invalid, Measurement
 from eligibility.readers import read_patients
-from eligibility.registry import default_registry
+from eligibility.registry.concepts import default_registry
 from shared_paths import SHARED
 
 SYNTHEA = (SHARED / "data/synthea")
@@ -61,7 +61,7 @@ def test_bundle_matches_synthea_csv_rows_of_the_same_patient(as_of):
 @needs_sample
 @pytest.mark.parametrize("as_of", AS_OF_DATES)
 def test_bundle_and_csv_give_the_same_outcomes(as_of):
-    from eligibility.evaluate import compile_plan
+    from eligibility.evaluate.plan import compile_plan
 
     trial = Trial.from_json((CASES / "trial_long.json").read_text())
     plan = compile_plan(trial, default_registry(), as_of)

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from eligibility.errors import DataInputError
-from eligibility.ir import Trial
-from eligibility.patient import Invalid, Measurement
+from eligibility.core.errors import DataInputError
+from eligibility.core.ir import Trial
+from eligibility.core.patient import Invalid, Measurement
 from eligibility.readers import read_patients
-from eligibility.registry import default_registry
+from eligibility.registry.concepts import default_registry
 from shared_paths import SHARED
 
 OMOP = (SHARED / "data/omop_eunomia")
@@ -52,7 +52,7 @@ def test_person_10_hba1c_depends_on_as_of():
 
 @needs_sample
 def test_person_10_criterion_flips_through_the_evaluator():
-    from eligibility.evaluate import compile_plan
+    from eligibility.evaluate.plan import compile_plan
 
     trial = Trial.from_json((CASES / "trial_long.json").read_text())
     outcomes = {}
@@ -153,8 +153,8 @@ def test_duckdb_outcomes_equal_python_evaluator(folder, as_of, trial_file):
     import duckdb
 
     from eligibility.engines.long_views import register_long_views
-    from eligibility.evaluate import compile_plan
-    from eligibility.sqlgen import trial_to_sql
+    from eligibility.evaluate.plan import compile_plan
+    from eligibility.sql.query import trial_to_sql
 
     if not folder.exists():
         pytest.skip("shared sample not present")
@@ -178,7 +178,7 @@ def test_duckdb_outcomes_equal_python_evaluator(folder, as_of, trial_file):
 @needs_sample
 def test_registry_omop_ids_match_the_concept_table():
     """Every OMOP unit id in the registry names that unit in CONCEPT.csv; the codes added for this reader too."""
-    from eligibility.units import normalize_unit
+    from eligibility.registry.units import normalize_unit
 
     concepts = {r["concept_id"]: r for r in csv.DictReader(open(OMOP / "CONCEPT.csv", newline=""))}
     reg = default_registry()

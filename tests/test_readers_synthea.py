@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from eligibility.errors import DataInputError
-from eligibility.patient import Invalid, Measurement
+from eligibility.core.errors import DataInputError
+from eligibility.core.patient import Invalid, Measurement
 from eligibility.readers import detect_format, read_patients
-from eligibility.registry import default_registry
+from eligibility.registry.concepts import default_registry
 from shared_paths import SHARED
 
 SYNTHEA = (SHARED / "data/synthea")
@@ -214,8 +214,8 @@ def test_duckdb_views_latest_value_agrees_with_reader(as_of):
 @pytest.mark.parametrize("as_of", [date(2019, 12, 31), date(2022, 3, 4)])
 def test_hba1c_and_bmi_outcomes_follow_latest_values(as_of):
     """I1 HbA1c >= 7.0 %, I2 24 <= BMI <= 40: outcomes from plain-csv latest values vs screening."""
-    from eligibility.evaluate import compile_plan
-    from eligibility.ir import Trial
+    from eligibility.evaluate.plan import compile_plan
+    from eligibility.core.ir import Trial
 
     trial = Trial.from_json((CASES / "trial_long.json").read_text())
     plan = compile_plan(trial, default_registry(), as_of)

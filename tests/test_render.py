@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from eligibility.ir import All, AnyOf, Compare, Criterion, Duration, Has, Manual, Not, Range, Trial, TrialInfo
-from eligibility.render import format_number, render_trial_text, render_tree
+from eligibility.core.ir import All, AnyOf, Compare, Criterion, Duration, Has, Manual, Not, Range, Trial, TrialInfo
+from eligibility.compile.render import format_number, render_trial_text, render_tree
 
 S = (0, 0)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from eligibility.ir import Trial, walk
-from eligibility.trials import compile_trial_file
+from eligibility.core.ir import Trial, walk
+from eligibility.compile.trials import compile_trial_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_FILES = [ROOT / "trials" / "ucmsc_t2dm.ctgov.json", ROOT / "trials" / "ucmsc_t2dm.txt"]

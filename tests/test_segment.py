@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eligibility.errors import TrialInputError
-from eligibility.segment import Segmentation, segment
-from eligibility.sources import read_ctgov, read_text, read_xml
+from eligibility.core.errors import TrialInputError
+from eligibility.compile.segment import Segmentation, segment
+from eligibility.compile.sources import read_ctgov, read_text, read_xml
 from shared_paths import SHARED
 
 CASES = Path(__file__).parent / "cases"

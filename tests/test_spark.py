@@ -5,8 +5,8 @@ from datetime import date
 
 import pytest
 
-from eligibility.registry import default_registry
-from eligibility.sqlgen import trial_to_sql
+from eligibility.registry.concepts import default_registry
+from eligibility.sql.query import trial_to_sql
 from sql_engines_data import AS_OF, HEADER, duckdb_results, patients, trials, write_csv
 from shared_paths import SHARED
 

@@ -15,9 +15,9 @@ import duckdb
 import pytest
 from pydantic import TypeAdapter
 
-from eligibility import ir
-from eligibility.registry import default_registry
-from eligibility.sqlgen import trial_to_sql
+from eligibility.core import ir
+from eligibility.registry.concepts import default_registry
+from eligibility.sql.query import trial_to_sql
 
 CASES = [json.loads(line) for line in (Path(__file__).parent / "cases/evaluate_categorical.jsonl").read_text("utf-8").splitlines()
          if line.strip()]
@@ -79,7 +79,7 @@ def _status_trial() -> ir.Trial:
 
 def test_omop_sex_limited_statuses_both_engines() -> None:
     from eligibility.engines.long_views import register_long_views
-    from eligibility.evaluate import Plan
+    from eligibility.evaluate.plan import Plan
     from eligibility.readers import read_patients
 
     trial, registry = _status_trial(), default_registry()

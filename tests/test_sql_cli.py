@@ -25,10 +25,10 @@ def test_printed_duckdb_query_runs_on_the_default_layout():
     """The default warehouse layout (concept ids as columns) screens a patient: HbA1c 53 mmol/mol is 7.0 %."""
     result = CliRunner().invoke(main, ["sql", TRIAL, "--as-of", "2025-01-01", "--table", "pts"])
     assert result.exit_code == 0, result.output
-    from eligibility.registry import default_registry
-    from eligibility.sql_wide import default_header
-    from eligibility.sqlgen import trial_needs
-    from eligibility.trials import compile_trial_file
+    from eligibility.registry.concepts import default_registry
+    from eligibility.sql.wide import default_header
+    from eligibility.sql.nodes import trial_needs
+    from eligibility.compile.trials import compile_trial_file
 
     layout = default_header(trial_needs(compile_trial_file(TRIAL)[0]), default_registry())
     assert layout[0] == "patient_id" and "hba1c" in layout and "medications" in layout

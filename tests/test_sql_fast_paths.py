@@ -1,11 +1,11 @@
-"""The DuckDB-only fast paths of eligibility.sql_cells agree with the portable expressions they shortcut."""
+"""The DuckDB-only fast paths of eligibility.sql.cells agree with the portable expressions they shortcut."""
 from __future__ import annotations
 
 import duckdb
 import pytest
 from sqlglot import exp
 
-from eligibility import sql_cells as sc
+from eligibility.sql import cells as sc
 
 DATES = ["2020-02-29", "2021-02-29", "1900-02-29", "2000-02-29", "0000-01-01", "0001-01-01", "2020-1-05",
          "2020-01-05x", "2020-01-05T", "2020-01-05 12:00", "2020-01-05T08:30:00", "+202-01-01", "2020-13-01",
@@ -49,8 +49,8 @@ def test_plain_number_shown_as_written(tmp_path):
     from datetime import date
 
     from eligibility.engines.duckdb_engine import screen_duckdb
-    from eligibility.registry import default_registry
-    from eligibility.trials import compile_trial_text
+    from eligibility.registry.concepts import default_registry
+    from eligibility.compile.trials import compile_trial_text
 
     trial, _ = compile_trial_text("Inclusion Criteria:\n- BMI between 24 and 40 kg/m2\n")
     data = tmp_path / "d.csv"

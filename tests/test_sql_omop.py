@@ -9,11 +9,11 @@ import duckdb
 import pytest
 
 from eligibility.engines.long_views import register_long_views
-from eligibility.evaluate import Plan
+from eligibility.evaluate.plan import Plan
 from eligibility.readers import read_patients
-from eligibility.registry import default_registry
-from eligibility.sqlgen import trial_to_sql
-from eligibility.trials import compile_trial_file
+from eligibility.registry.concepts import default_registry
+from eligibility.sql.query import trial_to_sql
+from eligibility.compile.trials import compile_trial_file
 from shared_paths import SHARED
 
 FOLDER = (SHARED / "data/omop_eunomia")
@@ -64,7 +64,7 @@ def test_omop_sql_transpiles_with_window_function():
 def test_omop_month_age_bounds_match_python(as_of, person, months):
     """Person 27 born 2022-02-08, person 15 born 2019-11-05: 'Infants 6 to 24 months of age' compares
     completed months (docs/patient-data.md "Age in months") in both engines."""
-    from eligibility.trials import compile_trial_text
+    from eligibility.compile.trials import compile_trial_text
     text = "Inclusion Criteria:\n\n* Infants 6 to 24 months of age\n"
     trial, problems = compile_trial_text(text, "text", "infants.txt")
     assert problems == []

@@ -10,9 +10,9 @@ import pytest
 import sqlglot
 from pydantic import TypeAdapter
 
-from eligibility import ir
-from eligibility.registry import default_registry
-from eligibility.sqlgen import DIALECTS, trial_to_sql
+from eligibility.core import ir
+from eligibility.registry.concepts import default_registry
+from eligibility.sql.query import DIALECTS, trial_to_sql
 
 CASES = [json.loads(line) for line in (Path(__file__).parent / "cases/sql_wide_cases.jsonl").read_text().splitlines()
          if line.strip()]

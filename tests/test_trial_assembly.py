@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eligibility.errors import TrialInputError
-from eligibility.ir import All, Has, Manual, Range, walk
-from eligibility.segment import segment
-from eligibility.trials import compile_trial_file, compile_trial_text
+from eligibility.core.errors import TrialInputError
+from eligibility.core.ir import All, Has, Manual, Range, walk
+from eligibility.compile.segment import segment
+from eligibility.compile.trials import compile_trial_file, compile_trial_text
 from shared_paths import SHARED
 
 REAL = (SHARED / "corpus/real_trials_sample.csv")

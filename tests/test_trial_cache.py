@@ -1,4 +1,4 @@
-"""The compiled-trial cache (eligibility.trial_cache): a hit is the fresh compile, and nothing stale survives.
+"""The compiled-trial cache (eligibility.compile.cache): a hit is the fresh compile, and nothing stale survives.
 
 Outcomes are worked out by hand from the small trial below:
   I1 "Age 18 to 65 years", I2 "Total bilirubin < 2 mg/dL" (a concept only a --registry file adds);
@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import eligibility.trials
+import eligibility.compile.trials
 from eligibility.cli import main
-from eligibility.trial_cache import load_trial, prepare_trial
+from eligibility.compile.cache import load_trial, prepare_trial
 
 ROOT = Path(__file__).resolve().parent.parent
 TRIAL = "Inclusion Criteria:\n- Age 18 to 65 years\n- Total bilirubin < 2 mg/dL\n- HbA1c above 7 furlongs\n"
@@ -38,13 +38,13 @@ def files(tmp_path, monkeypatch):
     (tmp_path / "d.csv").write_text(DATA, encoding="utf-8")
     (tmp_path / "r.toml").write_text(REGISTRY.format(high=50), encoding="utf-8")
     compiles = []
-    real = eligibility.trials.compile_trial_file
+    real = eligibility.compile.trials.compile_trial_file
 
     def counted(*args, **kwargs):
         compiles.append(args[0])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(eligibility.trials, "compile_trial_file", counted)
+    monkeypatch.setattr(eligibility.compile.trials, "compile_trial_file", counted)
     return tmp_path, compiles
 
 

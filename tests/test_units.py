@@ -1,6 +1,6 @@
 """Unit facts of DESIGN §6: each expected number is computed here from the stated fact.
 
-These go through eligibility.units.conversion (what the compiler uses to turn every
+These go through eligibility.registry.units.conversion (what the compiler uses to turn every
 threshold into its concept's canonical unit once, at compile time) and through
 compile_criterion itself.
 """
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from eligibility.compiler import compile_criterion
-from eligibility.units import ULN, conversion, unit_fits
+from eligibility.compile.compiler import compile_criterion
+from eligibility.registry.units import ULN, conversion, unit_fits
 
 
 def canonical(concept: str, value: float, unit: str) -> float:

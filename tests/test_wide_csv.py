@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from eligibility.errors import DataInputError
-from eligibility.patient import Invalid, Measurement
+from eligibility.core.errors import DataInputError
+from eligibility.core.patient import Invalid, Measurement
 from eligibility.readers import ReadStats, read_patients
 from eligibility.readers.wide_csv import read_wide_csv
-from eligibility.registry import default_registry
+from eligibility.registry.concepts import default_registry
 
 AS_OF = date(2026, 1, 1)
 

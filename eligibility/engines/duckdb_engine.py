@@ -2,14 +2,14 @@
 
 DuckDB reads the file itself (every column as text, positional names, short
 rows padded, long rows cut, blank lines skipped), the query from
-eligibility.sqlgen parses cells with the reader's rules, and COPY writes the
+eligibility.sql.query parses cells with the reader's rules, and COPY writes the
 results.  The plan is a pure projection, so DuckDB streams it and keeps
 insertion order; memory is capped and may spill to a temp directory.  Files
 DuckDB cannot read faithfully (not UTF-8, a quoted header line) go to the
 Python engine, and the summary says so.
 
 A Synthea or OMOP folder (`--engine duckdb`) runs the OMOP-schema query of
-eligibility.sqlgen over the views of engines/long_views.py (latest value in the
+eligibility.sql.query over the views of engines/long_views.py (latest value in the
 lookback window as a window query), rows in the person file's order.  `auto`
 keeps such folders on the Python readers, which also count unknown codes for
 the summary.
@@ -26,12 +26,12 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import DataInputError
-from ..trial_cache import PreparedTrial, as_prepared
+from eligibility.core.errors import DataInputError
+from eligibility.compile.cache import PreparedTrial, as_prepared
 
 if TYPE_CHECKING:
-    from ..ir import Trial
-    from ..registry import Registry
+    from eligibility.core.ir import Trial
+    from eligibility.registry.concepts import Registry
 
 MEMORY_LIMIT = "1GB"
 
@@ -81,7 +81,7 @@ def build_query(trial: Trial | PreparedTrial, paths: list[Path], *, as_of: date,
     with the same trial, header, as-of date and registry skips sqlglot entirely,
     and a PreparedTrial's pydantic objects are not even built.
     """
-    from . import query_cache
+    from eligibility.engines import query_cache
 
     prepared = as_prepared(trial, registry, paths[0])
     headers = [_header(p) for p in paths]
@@ -107,8 +107,9 @@ def _wide_query(trial: Trial, header: list[str], *, as_of: date, registry: Regis
     """(query text with a `__SCAN__()` placeholder for the file scan, header cells the query ignores)."""
     from sqlglot import exp
 
-    from ..sql_wide import classify, wide_source
-    from ..sqlgen import screening_query, trial_needs
+    from eligibility.sql.wide import classify, wide_source
+    from eligibility.sql.nodes import trial_needs
+    from eligibility.sql.query import screening_query
 
     needs = trial_needs(trial)
     table = exp.Anonymous(this="__SCAN__")
@@ -158,8 +159,8 @@ def screen_duckdb(trial: Trial | PreparedTrial, source_paths: list[Path], *, out
 
     `registry` goes with a Trial; a PreparedTrial brings its own.
     """
-    from ..readers import detect_format
-    from ..summary import ScreenSummary
+    from eligibility.readers import detect_format
+    from eligibility.evaluate.summary import ScreenSummary
 
     paths = [Path(p) for p in source_paths]
     prepared = as_prepared(trial, registry, paths[0])
@@ -192,7 +193,7 @@ def screen_duckdb(trial: Trial | PreparedTrial, source_paths: list[Path], *, out
     started = time.perf_counter()
     select = f"SELECT COALESCE(patient_id, '') AS patient_id, verdict, COALESCE(reasons, '') AS reasons, " \
              f"{', '.join(_quote(i) for i in ids)} FROM ({sql})"
-    from .arrow_output import QueryFailed, write_csv
+    from eligibility.engines.arrow_output import QueryFailed, write_csv
 
     try:
         # stdout gets the results only once they are complete, so a file DuckDB gives up on
@@ -231,8 +232,8 @@ def screen_duckdb(trial: Trial | PreparedTrial, source_paths: list[Path], *, out
 def _long_query(con, trial: Trial, folder: Path, fmt: str, *, as_of: date, lookback_days: int,
                 registry: Registry) -> str:
     """The OMOP-schema query over views of a Synthea/OMOP folder, rows in the person file's order."""
-    from ..sqlgen import trial_to_sql
-    from .long_views import missing_tables, register_long_views
+    from eligibility.sql.query import trial_to_sql
+    from eligibility.engines.long_views import missing_tables, register_long_views
 
     register_long_views(con, folder, fmt, registry=registry)
     missing = missing_tables(con)
@@ -258,7 +259,7 @@ def _quote(name: str) -> str:
 
 def _python(prepared: PreparedTrial, paths: list[Path], *, output, fmt, as_of, lookback_days, input_format, note):
     """The Python engine on the already prepared trial, with a note saying why it ran."""
-    from ..screening import screen_python
+    from eligibility.engines.python_engine import screen_python
 
     return screen_python(prepared, paths, output=output, fmt=fmt, as_of=as_of, lookback_days=lookback_days,
                          input_format=input_format, notes=[note])

@@ -36,10 +36,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ..errors import DataInputError
-from ..readers import detect_format
-from ..readers.csv_tables import find_table
-from ..registry import Registry, default_registry
+from eligibility.core.errors import DataInputError
+from eligibility.readers import detect_format
+from eligibility.readers.csv_tables import find_table
+from eligibility.registry.concepts import Registry, default_registry
 
 # OMOP CDM 5.4 columns the views provide, with their DuckDB types.
 TABLES: dict[str, dict[str, str]] = {
@@ -275,13 +275,13 @@ def register_mappings(con, registry: Registry | None = None) -> None:
       ingredient names the drug adds to a patient's medications (none for unknown drugs)
 
     They are small (one row per distinct code) and computed with eligibility.readers' code map
-    and eligibility.units.conversion, so the SQL engine can join them instead of re-deriving
+    and eligibility.registry.units.conversion, so the SQL engine can join them instead of re-deriving
     the mapping rules.  NULL keys are stored as '' / 0 (join with COALESCE).
     """
-    from ..readers.observations import code_map
-    from ..readers.omop import condition_ids, drug_identity, omop_unit
-    from ..errors import UnitError
-    from ..units import conversion
+    from eligibility.readers.observations import code_map
+    from eligibility.readers.omop import condition_ids, drug_identity, omop_unit
+    from eligibility.core.errors import UnitError
+    from eligibility.registry.units import conversion
 
     registry = registry or default_registry()
     codes = code_map(registry)

@@ -1,4 +1,4 @@
-"""Patient readers: every input format becomes the one `Patient` model (eligibility.patient).
+"""Patient readers: every input format becomes the one `Patient` model (eligibility.core.patient).
 
 `read_patients` detects the format from the path (a wide CSV file, a folder of
 Synthea CSVs, a folder of OMOP CDM CSVs, FHIR Bundle JSON files) unless told,
@@ -8,27 +8,20 @@ for the summary.
 """
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import DataInputError
+from eligibility.core.errors import DataInputError
+from eligibility.readers.stats import ReadStats
 
 if TYPE_CHECKING:   # detect_format serves the DuckDB engine's start-up, which needs no pydantic
-    from ..patient import Patient
-    from ..registry import Registry
+    from eligibility.core.patient import Patient
+    from eligibility.registry.concepts import Registry
 
 FORMATS = ("wide", "synthea", "omop", "fhir")
-
-
-@dataclass
-class ReadStats:
-    rows: int = 0
-    unknown_codes: Counter = field(default_factory=Counter)   # e.g. "LOINC 8302-2" -> rows skipped
-    notes: list[str] = field(default_factory=list)            # file-level notes for the summary
 
 
 @dataclass
@@ -79,13 +72,13 @@ def read_patients(
     fmt = formats.pop()
     stats = ReadStats()
     if fmt == "wide":
-        from .wide_csv import read_wide_csv as reader
+        from eligibility.readers.wide_csv import read_wide_csv as reader
     elif fmt == "synthea":
-        from .synthea import read_synthea as reader
+        from eligibility.readers.synthea import read_synthea as reader
     elif fmt == "omop":
-        from .omop import read_omop as reader
+        from eligibility.readers.omop import read_omop as reader
     elif fmt == "fhir":
-        from .fhir import read_fhir as reader
+        from eligibility.readers.fhir import read_fhir as reader
     else:
         raise DataInputError(f"unknown input format {fmt!r} (expected one of {', '.join(FORMATS)})", code="E-DATA-FORMAT")
     patients = reader(paths, as_of=as_of, lookback_days=lookback_days, registry=registry, stats=stats)

@@ -11,8 +11,8 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import DataInputError
-from ..patient import Patient
+from eligibility.core.errors import DataInputError
+from eligibility.core.patient import Patient
 
 
 def each_folder(paths, read_folder, *args) -> Iterator[Patient]:

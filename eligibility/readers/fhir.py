@@ -25,10 +25,10 @@ from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
-from ..errors import DataInputError
-from ..patient import Patient
-from ..registry import Registry
-from .observations import LongAssembler, parse_day
+from eligibility.core.errors import DataInputError
+from eligibility.core.patient import Patient
+from eligibility.registry.concepts import Registry
+from eligibility.readers.observations import LongAssembler, parse_day
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"

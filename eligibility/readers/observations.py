@@ -31,10 +31,11 @@ from datetime import date, timedelta
 from functools import lru_cache
 from math import isfinite
 
-from ..errors import UnitError
-from ..patient import Invalid, Measurement, Patient, completed_years, record_birth_ages
-from ..registry import Ingredient, Registry
-from ..units import Conversion, conversion, display_unit
+from eligibility.core.errors import UnitError
+from eligibility.core.patient import Invalid, Measurement, Patient, completed_years, record_birth_ages
+from eligibility.registry.concepts import Ingredient, Registry
+from eligibility.registry.conversion import Conversion
+from eligibility.registry.units import conversion, display_unit
 
 _COMPARATORS = ("<=", ">=", "<", ">", "=")
 _EMPTY: dict = {}

@@ -21,11 +21,11 @@ from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
-from ..errors import DataInputError
-from ..patient import Patient
-from ..registry import Registry
-from .csv_tables import cell, each_folder, find_table, open_table
-from .observations import LongAssembler, parse_day, split_comparator
+from eligibility.core.errors import DataInputError
+from eligibility.core.patient import Patient
+from eligibility.registry.concepts import Registry
+from eligibility.readers.csv_tables import cell, each_folder, find_table, open_table
+from eligibility.readers.observations import LongAssembler, parse_day, split_comparator
 
 _ICD10 = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$", re.I)
 

@@ -16,11 +16,11 @@ from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
-from ..errors import DataInputError
-from ..patient import Patient
-from ..registry import Registry
-from .csv_tables import cell, each_folder, find_table, open_table
-from .observations import LongAssembler
+from eligibility.core.errors import DataInputError
+from eligibility.core.patient import Patient
+from eligibility.registry.concepts import Registry
+from eligibility.readers.csv_tables import cell, each_folder, find_table, open_table
+from eligibility.readers.observations import LongAssembler
 
 
 def read_synthea(paths: Sequence[Path], *, as_of: date, lookback_days: int, registry: Registry, stats

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
-from ..errors import UnitError
-from ..patient import Invalid, Measurement
-from ..registry import Registry, normalize_phrase
-from ..units import ULN, Conversion, conversion, display_unit
+from eligibility.core.errors import UnitError
+from eligibility.core.patient import Invalid, Measurement
+from eligibility.registry.concepts import Registry, normalize_phrase
+from eligibility.registry.conversion import Conversion
+from eligibility.registry.units import ULN, conversion, display_unit
 
 MISSING = frozenset({"", "na", "n/a", "null", "none", "unknown", "-", "nan", "."})
 LIST_EMPTY = frozenset({"none", "nil", "no"})

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from ..errors import DataInputError
-from ..patient import Invalid, Measurement, Patient, completed_years, record_birth_ages
-from ..registry import Registry
-from . import ReadStats
-from .wide_cells import (
+from eligibility.core.errors import DataInputError
+from eligibility.core.patient import Invalid, Measurement, Patient, completed_years, record_birth_ages
+from eligibility.registry.concepts import Registry
+from eligibility.readers.stats import ReadStats
+from eligibility.readers.wide_cells import (
     BIRTH_KEYS, CONDITION_LIST_KEYS, DEATH_DATE_KEYS, DEATH_FLAG_KEYS, FEMALE, ID_KEYS, MALE,
     MEDICATION_LIST_KEYS, SEX_KEYS, NumberParser, Vocabulary, condition_ids,
     decision_id, duration_concept, header_key, is_missing, list_items, medication_tokens,

@@ -1,0 +1,392 @@
+"""Segmentation: a criteria text -> inclusion/exclusion items with ids and spans.
+
+All offsets are [start, end) into the criteria text *as given* (CT.gov Markdown
+escapes such as `\\>=` stay in; the compiler unescapes them per item).
+
+Rules (DESIGN §2-§3), chosen so that nothing vanishes: every non-space
+character ends up in an item's body, an item's marker, or a heading.
+
+- Section headings: `Inclusion Criteria`, `Exclusion criteria:`, also with a
+  few leading words (`Donor Inclusion Criteria:`, `Key exclusion criteria`), a
+  short tail (`Inclusion criteria for patients:`), a bullet in front, Markdown
+  emphasis around, any case.  Text after the colon on the same line starts an
+  item.  A second group of the same kind continues that kind's ids.
+- Items: numbered (`2.`, `2)`, `(2)`), bulleted (`*`, `-`, `•`, ...), lettered
+  or roman (`a)`, `(b)`, `iv.`); a marker indented deeper than the open item
+  is a sub-item of it, and so is one at the same column whose class ranks
+  below it (numbers > bullets > letters > roman), e.g. `a)` under `3.`.
+- Lines without a marker continue the item above when they follow it directly,
+  or after a blank line when indented deeper than the item's marker.
+- Other unmarked paragraphs: in a section that uses markers, a paragraph
+  ending with `:`, starting with `Note`, or directly followed by a section
+  heading is a note heading (an intro such as "must meet all of the
+  following:" or a group label such as "Donors: ..."); otherwise it is an item.
+  In a section without markers every line is an item (one per line), except a
+  line ending with `:` that introduces more lines (a note), and a line that
+  clearly wraps the one above (starts in lower case after a line without final
+  punctuation).
+- Text before the first section heading is taken as inclusion items (an
+  untitled list of requirements); `require_headings=True` (plain-text trial
+  files, whose format has the headings) makes a text without any heading an
+  error instead.
+- CT.gov often flattens sub-lists; where that changes the meaning (a bullet
+  ending "at least one of the following:") the bullets after it are taken
+  back as its sub-items (see `_regroup`).
+- Ids: `I<n>`/`E<n>` with the item's own number when numbered (a letter or
+  roman numeral counts as its number: `g)` is 7; `i)` after `h)` is a letter), else the next
+  number after the last one used in that section kind; a number already used
+  (a second numbered group restarting at 1) also takes the next free number.
+  Sub-items are `<parent>.<n>` by the same rule among siblings.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from eligibility.compile.lines import Line as _Line
+from eligibility.compile.lines import split_lines as _lines
+from eligibility.core.errors import TrialInputError
+
+Section = Literal["inclusion", "exclusion"]
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    section: Section
+    start: int               # body: after the marker, trimmed; includes sub-items
+    end: int
+    marker: Span | None      # the `2.` / `-` itself, or None for unmarked items
+    number: int | None       # the item's own number when numbered
+    children: tuple["Item", ...] = ()
+
+    @property
+    def span(self) -> Span:
+        return (self.start, self.end)
+
+    def walk(self):
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+@dataclass(frozen=True)
+class Heading:
+    kind: Literal["section", "note", "empty"]   # empty: a list marker with no text after it
+    start: int
+    end: int
+    section: Section | None = None
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    items: tuple[Item, ...]
+    headings: tuple[Heading, ...]
+
+    def all_items(self):
+        for item in self.items:
+            yield from item.walk()
+
+
+_KIND = r"(?P<kind>inclusions?|exclusions?)"
+_HEADING = re.compile(
+    rf"(?P<pre>(?:[A-Za-z0-9][\w/&'().-]*\s+){{0,3}}?){_KIND}\s+criteri(?:a|on)\b"
+    r"(?P<post>[^:\n]{0,40}?)[\s*_]*(?::[\s*_]*(?P<rest>.*))?$",
+    re.IGNORECASE,
+)
+# "Inclusion:", "Key exclusions", "Criteria for inclusion:"
+_SHORT_HEADING = re.compile(
+    rf"(?P<pre>(?:key|main|major|general|additional)\s+)?(?:criteria\s+for\s+)?{_KIND}(?P<post>)"
+    r"[\s*_]*(?::[\s*_]*(?P<rest>.*))?$",
+    re.IGNORECASE,
+)
+# Words that make "<words> inclusion criteria" a sentence, not a heading.
+_NOT_HEADING_WORDS = {
+    "meet", "meets", "met", "meeting", "fulfil", "fulfils", "fulfill", "fulfills", "satisfy",
+    "satisfies", "see", "per", "all", "any", "other", "the", "no", "not", "of", "as",
+    "with", "without", "does", "did", "do", "if", "and", "or", "to", "in",
+}
+_MARKER = re.compile(
+    r"(?:(?P<num>\d{1,3})(?:[.)]|-(?=\s))|\((?P<pnum>\d{1,3})\)"
+    r"|(?P<bullet>[*\-+•·▪◦‣⁃○●■□➢➤–—\uf0b7\uf0a7]|o(?=\s))"   # `o` and U+F0B7: Word's sub-bullets
+    r"|\(?(?P<roman>(?i:i{1,3}|iv|vi{0,3}|ix|x))[.)]"
+    r"|\(?(?P<letter>[a-zA-Z])[.)]|\((?P<pletter>[a-zA-Z])\))(?=\s|$)"
+)
+_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8, "ix": 9, "x": 10}
+
+
+@dataclass
+class _Open:
+    indent: int
+    cls: str
+    section: Section
+    marker: Span | None
+    number: int | None
+    start: int = -1
+    end: int = -1
+    children: list["_Open"] = field(default_factory=list)
+
+    def extend(self, start: int, end: int) -> None:
+        if self.start < 0:
+            self.start = start
+        self.end = max(self.end, end)
+
+
+def _marker(text: str, line: _Line) -> tuple[str, int | None, int] | None:
+    """(class, number, body offset) of a list marker at the start of the line."""
+    m = _MARKER.match(text, line.first, line.end)
+    if not m:
+        return None
+    if m["num"] or m["pnum"]:
+        cls, number = ("num" if m["num"] else "pnum"), int(m["num"] or m["pnum"])
+    elif m["bullet"]:
+        cls, number = "bullet" + m["bullet"], None
+    elif m["roman"]:
+        cls, number = "roman", _ROMAN[m["roman"].lower()]
+        if len(m["roman"]) == 1:   # `i)` may be the letter after `h)`: the caller decides
+            cls = "roman?"
+    else:
+        letter = (m["letter"] or m["pletter"]).lower()
+        cls, number = "letter", ord(letter) - ord("a") + 1
+    body = m.end()
+    while body < line.end and text[body] in " \t":
+        body += 1
+    return cls, number, body
+
+
+def _rank(cls: str) -> int:
+    return {"num": 0, "pnum": 0, "letter": 2, "roman": 3}.get(cls, 1 if cls.startswith("bullet") else 9)
+
+
+def _heading(text: str, line: _Line) -> tuple[Section, int | None] | None:
+    """A section heading: its kind and the offset of same-line text after the colon."""
+    start = line.first
+    bullet = _MARKER.match(text, start, line.end)
+    if bullet and bullet["bullet"]:
+        start = bullet.end()
+    while start < line.end and text[start] in " \t*_#":
+        start += 1
+    m = _HEADING.match(text, start, line.end) or _SHORT_HEADING.match(text, start, line.end)
+    if not m:
+        return None
+    words = (m["pre"] or "").split()
+    if any(w.lower() in _NOT_HEADING_WORDS for w in words):
+        return None
+    post = m["post"].strip(" *_")
+    if post and m["rest"] is None and (re.search(r"[.;,]|\d", post) or len(post.split()) > 3):
+        return None   # "Exclusion criteria of the parent study apply" is a sentence
+    section: Section = "inclusion" if m["kind"].lower().startswith("inclusion") else "exclusion"
+    rest = m.start("rest") if m["rest"] and m["rest"].strip(" *_") else None
+    return section, rest
+
+
+class _Ids:
+    """The id rule: own number when free, else the next number after the last one used."""
+
+    def __init__(self) -> None:
+        self.used: set[int] = set()
+        self.last = 0
+
+    def take(self, number: int | None) -> int:
+        if number is None or number in self.used or number == 0:
+            number = max(self.last, max(self.used, default=0)) + 1
+            while number in self.used:
+                number += 1
+        self.used.add(number)
+        self.last = number
+        return number
+
+
+def segment(text: str, *, require_headings: bool = False, source: str | None = None) -> Segmentation:
+    lines = _lines(text)
+    headings: list[Heading] = []
+    kinds: dict[int, tuple[Section, int | None]] = {}
+    for n, line in enumerate(lines):
+        if not line.blank and (found := _heading(text, line)):
+            kinds[n] = found
+    if not kinds and require_headings:
+        raise TrialInputError(
+            "no 'Inclusion Criteria' or 'Exclusion Criteria' section heading",
+            code="E-TRIAL-NO-SECTIONS", file=source,
+        )
+    # Which regions (between headings) use list markers decides how bare lines read.
+    marked_region: dict[int, bool] = {}
+    region = -1
+    for n, line in enumerate(lines):
+        if n in kinds:
+            region = n
+        elif not line.blank and _marker(text, line):
+            marked_region[region] = True
+
+    roots: list[_Open] = []
+    stack: list[_Open] = []
+    section: Section = "inclusion"
+    region = -1
+    prev_blank = True
+    n = 0
+    while n < len(lines):
+        line = lines[n]
+        if line.blank:
+            prev_blank = True
+            n += 1
+            continue
+        if n in kinds:
+            section, rest = kinds[n]
+            region, stack = n, []
+            end = line.end if rest is None else len(text[:rest].rstrip())
+            headings.append(Heading("section", line.first, end, section))
+            if rest is not None:   # "Inclusion criteria: 1. Age ≥ 18" - the rest may carry its own marker
+                found = _marker(text, _Line(rest, line.end, rest, line.indent))
+                marker, number, body = (None, None, rest) if not found or found[2] >= line.end \
+                    else ((rest, found[2]), found[1], found[2])
+                item = _Open(line.indent, "inline", section, marker, number)
+                item.extend(body, line.end)
+                roots.append(item)
+                stack = [item]
+            prev_blank = False
+            n += 1
+            continue
+        found = _marker(text, line)
+        if found:
+            cls, number, body = found
+            if cls == "roman?":
+                letter = ord(text[line.first:body].strip("() .").lower()) - ord("a") + 1
+                follows_letter = any(o.indent == line.indent and o.cls == "letter" and o.number == letter - 1
+                                     for o in stack)
+                cls, number = ("letter", letter) if follows_letter else ("roman", number)
+            # deeper markers nest; at the same column only a lower-ranked class nests (`a)` under `3.`)
+            while stack and (stack[-1].indent > line.indent
+                             or (stack[-1].indent == line.indent and _rank(stack[-1].cls) >= _rank(cls))):
+                stack.pop()
+            item = _Open(line.indent, cls, section, (line.first, body if body < line.end else line.end), number)
+            (stack[-1].children if stack else roots).append(item)
+            stack.append(item)
+            if body < line.end:
+                for open_item in stack:   # a parent's span covers its sub-items
+                    open_item.extend(body if open_item is item else line.first, line.end)
+            prev_blank = False
+            n += 1
+            continue
+        # A line without a marker: continuation, or a paragraph of its own.
+        owner = _continuation_owner(text, stack, line, prev_blank)
+        if owner is not None:
+            while stack[-1] is not owner:
+                stack.pop()
+            for open_item in stack:
+                open_item.extend(line.first, line.end)
+            prev_blank = False
+            n += 1
+            continue
+        stack = []
+        if marked_region.get(region):
+            last = n
+            while last + 1 < len(lines) and not lines[last + 1].blank and last + 1 not in kinds \
+                    and not _marker(text, lines[last + 1]):
+                last += 1
+            nxt = next((k for k in range(last + 1, len(lines)) if not lines[k].blank), None)
+            body = text[line.first:lines[last].end]
+            if body.endswith(":") or re.match(r"notes?\b", body, re.I) or (nxt is not None and nxt in kinds):
+                headings.append(Heading("note", line.first, lines[last].end, section))
+                n, prev_blank = last + 1, False
+                continue
+        elif text[line.end - 1] == ":" and any(not ln.blank for ln in lines[n + 1:_next_heading(kinds, n)]):
+            headings.append(Heading("note", line.first, line.end, section))
+            n, prev_blank = n + 1, False
+            continue
+        item = _Open(line.indent, "plain" if marked_region.get(region) else "line", section, None, None)
+        item.extend(line.first, line.end)
+        roots.append(item)
+        stack = [item]
+        prev_blank = False
+        n += 1
+    empty: list[Heading] = []
+    items = _freeze(_regroup(text, roots), empty)
+    return Segmentation(tuple(items), tuple(sorted(headings + empty, key=lambda h: h.start)))
+
+
+def _next_heading(kinds: dict[int, object], n: int) -> int:
+    later = [k for k in kinds if k > n]
+    return min(later) if later else 1 << 30
+
+
+def _continuation_owner(text: str, stack: list[_Open], line: _Line, prev_blank: bool) -> _Open | None:
+    if not stack:
+        return None
+    if stack[-1].cls == "line":
+        # one item per line, unless the line plainly wraps the one above
+        wraps = not prev_blank and text[stack[-1].end - 1] not in ".;:!?" and text[line.first].islower()
+        return stack[-1] if wraps else None
+    if line.indent < stack[0].indent:
+        return None
+    if prev_blank and line.indent <= stack[0].indent:
+        return None
+    # the deepest open item whose marker sits left of the line (or at it, for flush-left wrapping)
+    for open_item in reversed(stack):
+        if open_item.indent < line.indent or (not prev_blank and open_item.indent <= line.indent):
+            return open_item
+    return stack[0]
+
+
+_ANY_INTRO = re.compile(r"\b(at least (one|1)|any (one )?of|one or more of|either)\b[^:]*:\s*$", re.I)
+_LIST_GOES_ON = re.compile(r"([;,]|\b(or|and))\s*$", re.I)
+
+
+def _regroup(text: str, nodes: list[_Open]) -> list[_Open]:
+    """Undo CT.gov's flattening of "at least one of the following:" lists.
+
+    Only there does nesting change the meaning (one of them, not all of them).
+    A bullet item ending with such an intro, without sub-items of its own,
+    takes the bullets right after it as sub-items: the first one, and each
+    next one while the previous ends as a list goes on (`;`, `,`, or, and).
+    """
+    out: list[_Open] = []
+    k = 0
+    while k < len(nodes):
+        node = nodes[k]
+        out.append(node)
+        k += 1
+        if node.children:
+            node.children = _regroup(text, node.children)
+            continue
+        if node.start < 0 or not node.cls.startswith("bullet") or not _ANY_INTRO.search(text[node.start:node.end]):
+            continue
+        while k < len(nodes):
+            nxt = nodes[k]
+            if nxt.cls != node.cls or nxt.start < 0 or nxt.children or text[node.end:nxt.marker[0]].strip():
+                break
+            node.children.append(nxt)
+            node.end = nxt.end
+            k += 1
+            if not _LIST_GOES_ON.search(text[nxt.start:nxt.end]):
+                break
+    return out
+
+
+def _freeze(roots: list[_Open], empty: list[Heading]) -> list[Item]:
+    ids = {"inclusion": _Ids(), "exclusion": _Ids()}
+    out = []
+    for root in roots:
+        if root.start < 0:   # bare markers with no text: reported, not items
+            empty.extend(_empty_markers(root))
+            continue
+        number = ids[root.section].take(root.number)
+        out.append(_build(root, f"{'I' if root.section == 'inclusion' else 'E'}{number}", empty))
+    return out
+
+
+def _empty_markers(node: _Open) -> list[Heading]:
+    found = [Heading("empty", *node.marker, node.section)] if node.marker else []
+    return found + [h for child in node.children for h in _empty_markers(child)]
+
+
+def _build(node: _Open, ident: str, empty: list[Heading]) -> Item:
+    ids = _Ids()
+    children = []
+    for child in node.children:
+        if child.start < 0:
+            empty.extend(_empty_markers(child))
+            continue
+        children.append(_build(child, f"{ident}.{ids.take(child.number)}", empty))
+    return Item(ident, node.section, node.start, node.end, node.marker, node.number, tuple(children))

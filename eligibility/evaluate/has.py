@@ -1,0 +1,209 @@
+"""`has` atoms: conditions, statuses, drug classes and sex (docs/patient-data.md §4).
+
+An explicit yes/no column for the item (Patient.statuses) decides first; then
+the patient's lists, where None means unknown and a set lists everything known.
+"""
+from __future__ import annotations
+
+from eligibility.evaluate import explain as words
+from eligibility.evaluate.category_rules import broader_codes, other_sexes
+from eligibility.core.ir import Has
+from eligibility.core.patient import Patient
+from eligibility.registry.concepts import normalize_phrase
+
+F, T, U, R = 0, 1, 2, 3
+_DAYS = {"a": 365.25, "mo": 30.4375, "wk": 7.0, "d": 1.0, "h": 1 / 24}
+_SEX = {"sex_female": "female", "sex_male": "male", "female": "female", "male": "male"}
+
+
+def build_has(builder, node: Has):
+    registry = builder.registry
+    code = node.code
+    cat = registry.categories.get(code)
+    label = cat.name if cat else (node.label or code)
+    if code in _SEX:
+        fn, ex = _sex(_SEX[code])
+    elif node.category == "medication":
+        fn, ex = _medication(builder, code, label)
+    elif node.category == "status":
+        fn, ex = _status(code, label, other_sexes(cat))
+    else:
+        fn, ex = _condition(code, label, other_sexes(cat))
+    duration = node.qualifiers.get("duration_at_least")
+    if node.within is None and duration is None:
+        return fn, ex
+    if node.category == "condition" and code not in _SEX:
+        return _timed(builder, code, label, node, fn, ex)
+    if node.category == "medication" and duration is None:
+        return fn, ex          # a current medication list answers "within" any window ending today
+    note = words.qualifier_text("duration_at_least", duration) if duration else \
+        f"within {words.duration_text(node.within)}: cannot be checked from the data"
+
+    def ex_review(p: Patient, detail: bool):
+        c, texts = ex(p, detail)
+        return (F, texts) if c == F else (R, texts + [note])
+    return (lambda p: F if fn(p) == F else R), ex_review
+
+
+def _column(value, label: str) -> tuple[int, list[str]]:
+    if value.__class__ is bool:
+        return (T if value else F), [f"{label}: {'yes' if value else 'no'}"]
+    return U, [words.invalid_text(label, value.reason)]
+
+
+def _sex(want: str):
+    def fn(p: Patient) -> int:
+        s = p.sex
+        return U if s is None else (T if s == want else F)
+
+    def ex(p: Patient, detail: bool):
+        if p.sex is None:
+            return U, ["sex missing"]
+        return (T if p.sex == want else F), [f"sex {p.sex}"]
+    return fn, ex
+
+
+def _not_applicable(label: str, sex: str) -> tuple[int, list[str]]:
+    return F, [f"{label}: not applicable ({sex})"]
+
+
+def _condition(code: str, label: str, excluded: tuple[str, ...] = ()):
+    # order: the item's own yes/no column, a list naming it, a sex it cannot apply to, the rest of the list
+    def fn(p: Patient) -> int:
+        s = p.statuses.get(code)
+        if s is not None:
+            return (T if s else F) if s.__class__ is bool else U
+        c = p.conditions
+        if c is None:
+            return F if p.sex in excluded else U
+        return T if code in c else F
+
+    def ex(p: Patient, detail: bool):
+        s = p.statuses.get(code)
+        if s is not None:
+            return _column(s, label)
+        if p.conditions is None:
+            if p.sex in excluded:
+                return _not_applicable(label, p.sex)
+            return U, [f"{label}: conditions not recorded"]
+        if code in p.conditions:
+            return T, [f"{label} on the conditions list"]
+        return F, [f"no {label} on the conditions list"]
+    return fn, ex
+
+
+def _status(code: str, label: str, excluded: tuple[str, ...] = ()):
+    # a diagnosis list never says "not pregnant"; a known sex the status cannot apply to does
+    def fn(p: Patient) -> int:
+        s = p.statuses.get(code)
+        if s is not None:
+            return (T if s else F) if s.__class__ is bool else U
+        c = p.conditions
+        if c is not None and code in c:
+            return T
+        return F if p.sex in excluded else U
+
+    def ex(p: Patient, detail: bool):
+        s = p.statuses.get(code)
+        if s is not None:
+            return _column(s, label)
+        if p.conditions is not None and code in p.conditions:
+            return T, [f"{label} on the conditions list"]
+        if p.sex in excluded:
+            return _not_applicable(label, p.sex)
+        return U, [f"{label} not recorded"]
+    return fn, ex
+
+
+def _medication(builder, code: str, label: str):
+    registry = builder.registry
+    cat = registry.categories.get(code)
+    if cat is not None and cat.category == "medication":
+        prefixes = tuple(p.upper() for p in cat.atc)
+        members = frozenset(m.lower() for m in cat.members)
+    else:
+        ingredient = registry.ingredient_by_name.get(normalize_phrase(code)) or registry.ingredients.get(code)
+        prefixes = (ingredient.atc.upper(),) if ingredient else ()
+        members = frozenset({ingredient.name.lower() if ingredient else code.lower()})
+    atc_names = builder.atc_names
+    # a listed group containing the asked class (A10B for DPP-4 inhibitors) may hide a member
+    broader = broader_codes(prefixes)
+    group_names = {p.upper(): c.name for c in registry.categories_of("medication") for p in c.atc}
+
+    def member(token: str) -> bool:
+        return token in members or token.startswith(prefixes)
+
+    seen: dict[frozenset, int] = {}    # patients share medication lists: answer each list once
+
+    def fn(p: Patient) -> int:
+        s = p.statuses.get(code)
+        if s is not None:
+            return (T if s else F) if s.__class__ is bool else U
+        meds = p.medications
+        if meds is None:
+            return U
+        answer = seen.get(meds)
+        if answer is None:
+            answer = T if any(t in members or t.startswith(prefixes) for t in meds) else \
+                U if not broader.isdisjoint(meds) else F
+            if len(seen) >= 65536:
+                seen.clear()
+            seen[meds] = answer
+        return answer
+
+    def names(tokens) -> list[str]:
+        shown = {atc_names.get(t, t) for t in tokens}
+        # an ATC code whose ingredient name is also listed adds nothing
+        return sorted(shown)
+
+    def ex(p: Patient, detail: bool):
+        s = p.statuses.get(code)
+        if s is not None:
+            return _column(s, label)
+        meds = p.medications
+        if meds is None:
+            return U, ["medications not recorded"]
+        hits = [t for t in meds if member(t)]
+        if hits:
+            return T, [f"takes {', '.join(names(hits))} ({label})"]
+        if not meds:
+            return F, [f"no {label}: no medications"]
+        if wide := sorted(broader.intersection(meds)):
+            shown = [group_names.get(t, t) for t in wide]
+            return U, [f"listed {', '.join(repr(s) for s in shown)} may include {label}"]
+        return F, [f"no {label} among medications ({words.listed(names(meds))})"]
+    return fn, ex
+
+
+def _timed(builder, code: str, label: str, node: Has, fn, ex):
+    """A condition with a time window or a minimum duration: checked against its onset date when known."""
+    as_of = builder.as_of
+    within = node.within.value * _DAYS[node.within.unit] if node.within else None
+    duration = node.qualifiers.get("duration_at_least")
+    at_least = duration.value * _DAYS[duration.unit] if duration else None
+    need = (f"within {words.duration_text(node.within)}" if node.within else "") + \
+           (" and " if node.within and duration else "") + \
+           (f"for at least {words.duration_text(duration)}" if duration else "")
+
+    def timing(p: Patient) -> int:
+        onset = p.condition_onset.get(code)
+        if onset is None or p.statuses.get(code) is not None:
+            return R
+        days = (as_of - onset).days
+        ok = (within is None or days <= within + 1e-9) and (at_least is None or days >= at_least - 1e-9)
+        return T if ok else F
+
+    def timed_fn(p: Patient) -> int:
+        c = fn(p)
+        return timing(p) if c == T else c
+
+    def timed_ex(p: Patient, detail: bool):
+        c, texts = ex(p, detail)
+        if c != T:
+            return c, texts
+        t = timing(p)
+        onset = p.condition_onset.get(code)
+        if t == R:
+            return R, texts + [f"{label}: onset date not recorded (needed: {need})"]
+        return t, texts + [f"{label} since {onset.isoformat()} ({(as_of - onset).days} days; needed: {need})"]
+    return timed_fn, timed_ex

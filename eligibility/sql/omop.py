@@ -1,0 +1,263 @@
+"""Source layer for OMOP CDM 5.4 tables: person, measurement, condition_occurrence, drug_exposure, death, concept.
+
+Mirrors the OMOP reader (eligibility.readers.omop / observations.LongAssembler):
+
+- measurement -> registry concept by measurement_concept_id (registry `omop` ids), else
+  measurement_source_value as LOINC.  Unit: unit_concept_id through the registry's
+  `omop_units`; 0 (or an id the registry does not list) falls back to unit_source_value;
+  no unit at all means the canonical unit.  Usable rows (a number, a unit that converts,
+  inside the plausible range, dated on or before as-of) are ranked per person/concept
+  with ROW_NUMBER (latest date, then latest datetime); the latest counts when it lies in
+  the lookback window.  range_high, converted alike, is the patient's ULN.
+- condition_occurrence -> registry conditions by condition_concept_id, the SNOMED code of
+  that concept in CONCEPT, or condition_source_value (ICD-10 by prefix, else SNOMED);
+  rows starting after as-of are ignored.  Statuses (pregnancy) count only while the
+  episode is open.  Diabetes duration: years since the earliest dated type 2 diagnosis.
+- drug_exposure active on as-of (start <= as-of <= end, end defaulting to start +
+  days_supply - 1): RxNorm drug concepts are not ingredients, so a drug belongs to a
+  class when its RxNorm code (CONCEPT, or a numeric drug_source_value) is a registry
+  ingredient's, or when an ingredient name of the class appears as a word in the
+  concept name / drug_source_value (local forms such as creams count by name only).
+- age from birth_datetime (else year/month/day of birth), sex from gender_concept_id
+  (registry `omop_genders`) else gender_source_value, death from the death table.
+
+All mappings come from the registry at compile time as inline VALUES lists, so the
+query runs on a warehouse that has only the CDM tables (plus CONCEPT).
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import sqlglot
+from sqlglot import exp
+
+from eligibility.evaluate.category_rules import other_sexes
+from eligibility.readers.observations import code_map
+from eligibility.registry.concepts import Registry
+from eligibility.sql.nodes import Needs, feature
+from eligibility.registry.units import conversion
+from eligibility.core.errors import UnitError
+
+
+def _s(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def _values(rows: list[tuple], names: str, types: tuple[str, ...]) -> str:
+    """An inline table; typed NULL row when empty so the columns keep their types."""
+    if not rows:
+        nulls = ", ".join(f"CAST(NULL AS {t})" for t in types)
+        return f"(SELECT {nulls}) AS v({names}) WHERE FALSE"
+    body = ", ".join("(" + ", ".join(_s(v) if isinstance(v, str) else repr(float(v)) if isinstance(v, float) else str(v)
+                                      for v in row) + ")" for row in rows)
+    return f"(VALUES {body}) AS v({names})"
+
+
+def _words(name: str) -> str:
+    """Regex for a name as whole words of a lower-cased text (any punctuation between words)."""
+    parts = [re.escape(w) for w in re.sub(r"[^a-z0-9]+", " ", name.lower()).split()]
+    return "(^|[^a-z0-9])" + "[^a-z0-9]+".join(parts) + "([^a-z0-9]|$)"
+
+
+def _measurement_maps(needs: Needs, registry: Registry):
+    ids, loinc, by_id, by_src, plaus = [], [], [], [], []
+    wanted = sorted(needs.concepts - {"age", "diabetes_duration"})
+    for concept in wanted:
+        info = registry.concepts[concept]
+        ids += [(int(i), concept) for i in info.omop]
+        loinc += [(code, concept) for code in info.loinc]
+        low, high = info.plausible or (-1e308, 1e308)
+        plaus.append((concept, float(low), float(high)))
+        for uid, spelling in registry.omop_units.items():
+            try:
+                conv = conversion(concept, spelling, registry)
+            except UnitError:
+                continue
+            by_id.append((concept, int(uid), conv.scale, conv.offset))
+        for spelling in sorted({*registry.units, info.canonical_unit, *(a.unit for a in info.affine)}):
+            try:
+                conv = conversion(concept, spelling, registry)
+            except UnitError:
+                continue
+            by_src.append((concept, spelling.strip().lower(), conv.scale, conv.offset))
+    return wanted, ids, loinc, by_id, by_src, plaus
+
+
+def _sex(registry: Registry) -> str:
+    """The person's sex ('female'/'male', NULL when unknown), as the OMOP reader reads it."""
+    genders = " ".join(f"WHEN {cid} THEN {_s(sex)}" for cid, sex in registry.omop_genders.items())
+    return (f"COALESCE(CASE pe.gender_concept_id {genders} END, CASE LOWER(TRIM(pe.gender_source_value)) "
+            f"WHEN 'f' THEN 'female' WHEN 'female' THEN 'female' WHEN 'm' THEN 'male' WHEN 'male' THEN 'male' END)")
+
+
+def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days: int,
+                schema_prefix: str | None = None) -> tuple[exp.Select, list[str]]:
+    p = f"{schema_prefix}." if schema_prefix else ""
+    day = f"CAST({_s(as_of.isoformat())} AS DATE)"
+    window = f"CAST({_s((as_of - timedelta(days=lookback_days)).isoformat())} AS DATE)"
+    wanted, ids, loinc, by_id, by_src, plaus = _measurement_maps(needs, registry)
+    known_units = sorted(registry.omop_units)
+    ctes = []
+    feats = ["pe.person_id AS patient_id"]
+    names = ["patient_id"]
+    if wanted:
+        unknown_uid = f"m.unit_concept_id NOT IN ({', '.join(map(str, known_units))})" if known_units else "TRUE"
+        ctes.append(f"""meas AS (
+  SELECT m.person_id, COALESCE(mi.concept, ml.concept) AS concept, m.measurement_date AS d,
+         m.measurement_datetime AS dt, m.value_as_number AS x, m.range_high AS hi,
+         COALESCE(ui.scale, us.scale, CASE WHEN (m.unit_concept_id IS NULL OR m.unit_concept_id = 0 OR {unknown_uid})
+              AND COALESCE(TRIM(m.unit_source_value), '') = '' THEN 1.0 END) AS s,
+         COALESCE(ui.off, us.off, 0.0) AS o
+  FROM {p}measurement AS m
+  LEFT JOIN {_values(ids, 'cid, concept', ('BIGINT', 'VARCHAR')).replace('AS v(', 'AS mi(')} ON mi.cid = m.measurement_concept_id
+  LEFT JOIN {_values(loinc, 'code, concept', ('VARCHAR', 'VARCHAR')).replace('AS v(', 'AS ml(')}
+       ON mi.concept IS NULL AND ml.code = m.measurement_source_value
+  LEFT JOIN {_values(by_id, 'concept, uid, scale, off', ('VARCHAR', 'BIGINT', 'DOUBLE', 'DOUBLE')).replace('AS v(', 'AS ui(')}
+       ON ui.concept = COALESCE(mi.concept, ml.concept) AND ui.uid = m.unit_concept_id
+  LEFT JOIN {_values(by_src, 'concept, unit, scale, off', ('VARCHAR', 'VARCHAR', 'DOUBLE', 'DOUBLE')).replace('AS v(', 'AS us(')}
+       ON ui.concept IS NULL AND (m.unit_concept_id IS NULL OR m.unit_concept_id = 0 OR {unknown_uid})
+       AND us.concept = COALESCE(mi.concept, ml.concept) AND us.unit = LOWER(TRIM(m.unit_source_value))
+  WHERE COALESCE(mi.concept, ml.concept) IS NOT NULL)""")
+        ctes.append(f"""usable AS (
+  SELECT meas.person_id, meas.concept, meas.d, meas.dt, meas.s * meas.x + meas.o AS v,
+         meas.s * meas.hi + meas.o AS uln
+  FROM meas JOIN {_values(plaus, 'concept, lo, hi', ('VARCHAR', 'DOUBLE', 'DOUBLE')).replace('AS v(', 'AS pl(')}
+       ON pl.concept = meas.concept
+  WHERE meas.x IS NOT NULL AND meas.s IS NOT NULL AND meas.d IS NOT NULL AND meas.d <= {day}
+    AND meas.s * meas.x + meas.o BETWEEN pl.lo AND pl.hi)""")
+        ctes.append("""ranked AS (
+  SELECT usable.*, ROW_NUMBER() OVER (PARTITION BY person_id, concept ORDER BY d DESC, dt DESC) AS rn FROM usable)""")
+        cols = ", ".join(f"MAX(CASE WHEN concept = {_s(c)} THEN v END) AS {feature('v', c)}, "
+                         f"MAX(CASE WHEN concept = {_s(c)} THEN uln END) AS {feature('uln', c)}" for c in wanted)
+        ctes.append(f"latest AS (SELECT person_id, {cols} FROM ranked WHERE rn = 1 AND d >= {window} GROUP BY person_id)")
+        for c in wanted:
+            feats.append(f"la.{feature('v', c)}")
+            names.append(feature("v", c))
+            if c in needs.uln:
+                feats.append(f"la.{feature('uln', c)}")
+                names.append(feature("uln", c))
+    # -- conditions ------------------------------------------------------------
+    codes = code_map(registry)
+    cond_codes = sorted({code for rule, code in needs.categories if rule in ("condition", "status")}
+                        | ({"type_2_diabetes"} if "diabetes_duration" in needs.concepts else set()))
+    if cond_codes:
+        flags = []
+        for code in cond_codes:
+            cat = registry.categories.get(code)
+            if cat is None or cat.category == "medication":
+                flags.append(f"FALSE AS f_{code}")
+                continue
+            tests = [f"c.condition_concept_id IN ({', '.join(map(str, cat.omop))})"] if cat.omop else []
+            if cat.snomed:
+                snomed = ", ".join(map(_s, cat.snomed))
+                tests.append(f"(k.vocabulary_id = 'SNOMED' AND k.concept_code IN ({snomed}))")
+                tests.append(f"(NOT REGEXP_MATCHES(COALESCE(c.condition_source_value, ''), "
+                             f"'^[A-TV-Za-tv-z][0-9][0-9A-Za-z]([.][0-9A-Za-z]{{1,4}})?$') "
+                             f"AND TRIM(c.condition_source_value) IN ({snomed}))")
+            for prefix in cat.icd10:
+                flat = prefix.replace(".", "").upper()
+                tests.append(f"(REGEXP_MATCHES(COALESCE(c.condition_source_value, ''), "
+                             f"'^[A-TV-Za-tv-z][0-9][0-9A-Za-z]([.][0-9A-Za-z]{{1,4}})?$') AND "
+                             f"UPPER(REPLACE(c.condition_source_value, '.', '')) LIKE {_s(flat + '%')})")
+            flags.append(f"COALESCE({' OR '.join(tests) or 'FALSE'}, FALSE) AS f_{code}")
+        ctes.append(f"""crow AS (
+  SELECT c.person_id, c.condition_start_date AS s, c.condition_end_date AS e, {', '.join(flags)}
+  FROM {p}condition_occurrence AS c LEFT JOIN {p}concept AS k ON k.concept_id = c.condition_concept_id
+  WHERE c.condition_start_date IS NULL OR c.condition_start_date <= {day})""")
+        aggs = []
+        for code in cond_codes:
+            aggs.append(f"BOOL_OR(f_{code}) AS c_{code}, "
+                        f"BOOL_OR(f_{code} AND (e IS NULL OR e >= {day})) AS o_{code}, "
+                        f"MIN(CASE WHEN f_{code} THEN s END) AS on_{code}")
+        ctes.append(f"cagg AS (SELECT person_id, {', '.join(aggs)} FROM crow GROUP BY person_id)")
+        for rule, code in sorted(needs.categories):
+            if code not in cond_codes:
+                continue
+            status = registry.categories.get(code) and registry.categories[code].category == "status"
+            if rule == "status":
+                # an open episode says yes; a known sex the status cannot apply to says no
+                other = other_sexes(registry.categories.get(code))
+                no = f"WHEN {_sex(registry)} IN ({', '.join(map(_s, other))}) THEN FALSE " if other else ""
+                feats.append(f"CASE WHEN ca.o_{code} THEN TRUE {no}END AS {feature('h', f'{rule}_{code}')}")
+            elif status:      # statuses never enter the condition set
+                feats.append(f"FALSE AS {feature('h', f'{rule}_{code}')}")
+            else:
+                feats.append(f"COALESCE(ca.c_{code}, FALSE) AS {feature('h', f'{rule}_{code}')}")
+            names.append(feature("h", f"{rule}_{code}"))
+        if "diabetes_duration" in needs.concepts:
+            feats.append(f"CAST(DATE_DIFF('day', ca.on_type_2_diabetes, {day}) AS DOUBLE) / 365.25 AS v_diabetes_duration")
+            names.append("v_diabetes_duration")
+    # -- drugs ----------------------------------------------------------------
+    med_codes = sorted(code for rule, code in needs.categories if rule == "medication")
+    if med_codes:
+        local = "|".join(re.escape(w) for w in registry.medication_forms.get("local", ()))
+        text = ("LOWER(COALESCE(k.concept_name, '') || ' ' || CASE WHEN REGEXP_MATCHES(COALESCE(d.drug_source_value, ''), "
+                "'^[0-9]+$') THEN '' ELSE COALESCE(d.drug_source_value, '') END)")
+        rx = ("CASE WHEN k.vocabulary_id = 'RxNorm' THEN k.concept_code WHEN REGEXP_MATCHES(COALESCE(d.drug_source_value, ''), "
+              "'^[0-9]+$') THEN d.drug_source_value END")
+        flags = []
+        for code in med_codes:
+            cat = registry.categories.get(code)
+            prefixes = tuple(x.upper() for x in cat.atc) if cat else ()
+            members = {m.lower() for m in cat.members} if cat else {code.lower()}
+            ings = [i for i in registry.ingredients.values() if i.atc.upper().startswith(prefixes or ("\0",))]
+            by_member = [i for i in registry.ingredients.values() if i.name.lower() in members]
+            tests = []
+            rxn = sorted({r for i in ings + by_member for r in i.rxnorm})
+            if rxn:
+                tests.append(f"{rx} IN ({', '.join(map(_s, rxn))})")
+            systemic = "|".join(_words(n)[len('(^|[^a-z0-9])'):-len('([^a-z0-9]|$)')] for i in ings
+                                for n in (i.name, *i.synonyms))
+            if systemic:
+                tests.append(f"(REGEXP_MATCHES({text}, {_s('(^|[^a-z0-9])(' + systemic + ')([^a-z0-9]|$)')})"
+                             + (f" AND NOT REGEXP_MATCHES({text}, {_s('(^|[^a-z0-9])(' + local + ')([^a-z0-9]|$)')}))"
+                                if local else ")"))
+            names_any = "|".join(_words(n)[len('(^|[^a-z0-9])'):-len('([^a-z0-9]|$)')] for n in sorted(members))
+            if names_any:
+                tests.append(f"REGEXP_MATCHES({text}, {_s('(^|[^a-z0-9])(' + names_any + ')([^a-z0-9]|$)')})")
+            flags.append(f"COALESCE({' OR '.join(tests) or 'FALSE'}, FALSE) AS g_{code}")
+        ctes.append(f"""drow AS (
+  SELECT d.person_id, {', '.join(flags)}
+  FROM {p}drug_exposure AS d LEFT JOIN {p}concept AS k ON k.concept_id = d.drug_concept_id
+  WHERE d.drug_exposure_start_date <= {day}
+    AND COALESCE(COALESCE(d.drug_exposure_end_date, CASE WHEN d.days_supply > 0
+        THEN d.drug_exposure_start_date + CAST(d.days_supply - 1 AS INT) END) >= {day}, TRUE))""")
+        ctes.append(f"dagg AS (SELECT person_id, {', '.join(f'BOOL_OR(g_{c}) AS g_{c}' for c in med_codes)} "
+                    f"FROM drow GROUP BY person_id)")
+        for code in med_codes:
+            feats.append(f"COALESCE(da.g_{code}, FALSE) AS {feature('h', f'medication_{code}')}")
+            names.append(feature("h", f"medication_{code}"))
+    # -- person ---------------------------------------------------------------
+    born = ("COALESCE(CAST(pe.birth_datetime AS DATE), CASE WHEN pe.year_of_birth IS NOT NULL AND pe.month_of_birth IS NOT NULL "
+            "AND pe.day_of_birth IS NOT NULL THEN CAST(CAST(pe.year_of_birth AS VARCHAR) || '-' || "
+            "LPAD(CAST(pe.month_of_birth AS VARCHAR), 2, '0') || '-' || LPAD(CAST(pe.day_of_birth AS VARCHAR), 2, '0') AS DATE) END)")
+    if "age" in needs.concepts:
+        feats.append(f"CASE WHEN {born} <= {day} THEN CAST({as_of.year} - EXTRACT(YEAR FROM {born}) - CASE WHEN "
+                     f"EXTRACT(MONTH FROM {born}) > {as_of.month} OR (EXTRACT(MONTH FROM {born}) = {as_of.month} AND "
+                     f"EXTRACT(DAY FROM {born}) > {as_of.day}) THEN 1 ELSE 0 END AS DOUBLE) END AS v_age")
+        names.append("v_age")
+        if needs.age_months:
+            feats.append(f"CASE WHEN {born} <= {day} THEN CAST({as_of.year * 12 + as_of.month} - (EXTRACT(YEAR FROM {born}) * 12 + "
+                         f"EXTRACT(MONTH FROM {born})) - CASE WHEN EXTRACT(DAY FROM {born}) > {as_of.day} THEN 1 ELSE 0 END "
+                         f"AS DOUBLE) / 12.0 END AS m_age")
+            names.append("m_age")
+            feats.append(f"CASE WHEN {born} <= {day} THEN CAST(DATE_DIFF('day', {born}, {day}) AS DOUBLE) / 365.25 "
+                         f"END AS day_age")
+            names.append("day_age")
+    if needs.sex:
+        feats.append(f"{_sex(registry)} AS f_sex")
+        names.append("f_sex")
+    feats.append(f"COALESCE(dth.death_date <= {day}, FALSE) AS deceased")
+    names.append("deceased")
+    joins = [f"LEFT JOIN (SELECT person_id, MIN(death_date) AS death_date FROM {p}death GROUP BY person_id) AS dth "
+             "ON dth.person_id = pe.person_id"]
+    if wanted:
+        joins.append("LEFT JOIN latest AS la ON la.person_id = pe.person_id")
+    if cond_codes:
+        joins.append("LEFT JOIN cagg AS ca ON ca.person_id = pe.person_id")
+    if med_codes:
+        joins.append("LEFT JOIN dagg AS da ON da.person_id = pe.person_id")
+    sql = (("WITH " + ",\n".join(ctes) + "\n") if ctes else "") + \
+        f"SELECT {', '.join(feats)} FROM {p}person AS pe {' '.join(joins)}"
+    return sqlglot.parse_one(sql, read="duckdb"), names
