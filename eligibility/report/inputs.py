@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import NoReturn
 
@@ -33,7 +34,11 @@ class Patient:
     line: int
     verdict: str
     outcomes: tuple[str, ...]
-    reasons: dict[str, str]
+    # The CSV's reasons cell is split into criteria only when something reads it
+    # (an unknown outcome, a table row): most rows of a large run never need it.
+    parsed_reasons: dict[str, str] | None = None
+    reasons_text: str = ""
+    known: frozenset[str] = frozenset()
     # Present only when the row came from JSONL: the full explanation texts per criterion.
     explanations: dict[str, list[str]] | None = None
     decided_by_reviewer: frozenset[str] = frozenset()
@@ -41,6 +46,13 @@ class Patient:
     # and death on or before the as-of date (`deceased 2015-10-23`), which alone makes a patient ineligible.
     notes: tuple[str, ...] = ()
     deceased: str = ""
+
+    @property
+    def reasons(self) -> dict[str, str]:
+        """The short reason of each non-pass criterion, by criterion id."""
+        if self.parsed_reasons is None:
+            self.parsed_reasons = split_reasons(self.reasons_text, self.known)[0]
+        return self.parsed_reasons
 
 
 def is_jsonl(path: Path) -> bool:
@@ -62,6 +74,12 @@ def expected_verdict(outcomes: Sequence[str], deceased: bool = False) -> str:
     return "eligible" if all(o == "pass" for o in outcomes) else "needs_review"
 
 
+@lru_cache(maxsize=8)
+def _entry_pattern(ids: frozenset[str]) -> re.Pattern[str]:
+    names = "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
+    return re.compile(rf"(?:^|(?<=; ))({names}) (?:fail|unknown|review): ")
+
+
 def split_reasons(text: str, ids: frozenset[str]) -> tuple[dict[str, str], list[str]]:
     """The CSV `reasons` cell → (criterion reasons by id, row-level entries before them).
 
@@ -70,8 +88,7 @@ def split_reasons(text: str, ids: frozenset[str]) -> tuple[dict[str, str], list[
     A criterion's own text may hold `; `, so an entry starts only where a known
     criterion id and an outcome follow a separator, not at every `; `.
     """
-    starts = [m for m in _REASON.finditer(text)
-              if m.group(1) in ids and (m.start() == 0 or text[max(0, m.start() - 2):m.start()] == "; ")]
+    starts = list(_entry_pattern(ids).finditer(text))
     found: dict[str, str] = {}
     for i, match in enumerate(starts):
         end = starts[i + 1].start() - 2 if i + 1 < len(starts) else len(text)
@@ -130,11 +147,15 @@ def read_csv(path: Path, ids: Sequence[str]) -> Iterator[Patient]:
                     continue
                 if len(record) != width:
                     fail(f"row has {len(record)} fields, the header has {width}", "E-REPORT-ROW")
-                reasons, entries = split_reasons(record[2], known)
-                notes, deceased = _row_entries(entries)
+                text = record[2]
+                parsed, notes, deceased = None, (), ""
+                if text.startswith(("data: ", "deceased")):   # row-level entries come first (docs/patient-data.md §6)
+                    parsed, entries = split_reasons(text, known)
+                    notes, deceased = _row_entries(entries)
                 patient = Patient(
                     patient_id=record[0], line=reader.line_num, verdict=record[1],
-                    outcomes=tuple(record[i] for i in where), reasons=reasons, notes=notes, deceased=deceased)
+                    outcomes=tuple(record[i] for i in where), parsed_reasons=parsed if text else {},
+                    reasons_text=text, known=known, notes=notes, deceased=deceased)
                 _check_row(patient, ids, fail)
                 yield patient
         except csv.Error as exc:
@@ -176,7 +197,7 @@ def _jsonl_patient(obj: object, ids: Sequence[str], line: int, fail: Fail) -> Pa
         explanations[cid] = [str(x) for x in lines] if isinstance(lines, list) else [str(lines)]
     return Patient(
         patient_id=obj["patient_id"], line=line, verdict=obj["verdict"],
-        outcomes=tuple(str(by_id[c].get("outcome")) for c in ids), reasons=reasons,
+        outcomes=tuple(str(by_id[c].get("outcome")) for c in ids), parsed_reasons=reasons,
         explanations=explanations,
         decided_by_reviewer=frozenset(c for c in ids if by_id[c].get("reviewer_decision") is True),
         notes=notes, deceased=deceased)
