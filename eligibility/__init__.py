@@ -1,0 +1,90 @@
+"""eligibility: compile clinical-trial eligibility criteria into predicate trees and screen patients.
+
+    import datetime as dt, eligibility
+    trial = eligibility.compile_trial("trial.txt")     # a path, the criteria text, or a CT.gov dict
+    r = eligibility.evaluate(trial, {"patient_id": "P1", "age": 54, "hba1c": "58 mmol/mol"},
+                             as_of=dt.date(2025, 1, 1))
+    r.verdict, r.outcomes["I5"].outcome, r.outcomes["I5"].explanation
+
+This module is the public face (docs/api.md); every other module is internal.
+Importing it loads nothing heavy: the names below are resolved on first use,
+so the command line starts fast.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from eligibility.core.errors import (
+    CriterionError,
+    DataInputError,
+    EligibilityError,
+    RegistryError,
+    TrialInputError,
+    UnitError,
+)
+
+if TYPE_CHECKING:
+    from eligibility.api import compile_trial, compile_trial_with_problems, evaluate, load_trial, screen, trial_schema
+    from eligibility.core.ir import Criterion, Trial
+    from eligibility.core.patient import Patient
+    from eligibility.results import CriterionResult, PatientResult, Screening
+
+__all__ = [
+    "compile_trial",
+    "compile_trial_with_problems",
+    "load_trial",
+    "trial_schema",
+    "evaluate",
+    "screen",
+    "Trial",
+    "Criterion",
+    "Patient",
+    "PatientResult",
+    "CriterionResult",
+    "Screening",
+    "EligibilityError",
+    "TrialInputError",
+    "CriterionError",
+    "DataInputError",
+    "RegistryError",
+    "UnitError",
+    "__version__",
+]
+
+# name -> module that defines it, imported when the name is first asked for
+_LAZY = {
+    "compile_trial": "eligibility.api",
+    "compile_trial_with_problems": "eligibility.api",
+    "load_trial": "eligibility.api",
+    "trial_schema": "eligibility.api",
+    "evaluate": "eligibility.api",
+    "screen": "eligibility.api",
+    "Trial": "eligibility.core.ir",
+    "Criterion": "eligibility.core.ir",
+    "Patient": "eligibility.core.patient",
+    "PatientResult": "eligibility.results",
+    "CriterionResult": "eligibility.results",
+    "Screening": "eligibility.results",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value: Any = version("eligibility")
+        except PackageNotFoundError:
+            value = "0+unknown"
+    elif name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(_LAZY[name]), name)
+    else:
+        raise AttributeError(f"module 'eligibility' has no attribute {name!r}")
+    globals()[name] = value   # resolved once: later lookups are plain module attributes
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -67,14 +67,18 @@ def main() -> None:
 @registry_option
 def compile_command(trial: str, fmt: str, registry_files: tuple[str, ...]) -> None:
     """Compile TRIAL (plain text, CT.gov JSON/XML, or compiled JSON) into predicate trees."""
-    from eligibility.compile.trials import compile_trial_file
+    from pathlib import Path
+
+    from eligibility import compile_trial_with_problems
     from eligibility.compile.render import render_trial_text
 
     try:
-        result, problems = compile_trial_file(trial, registry_files=registry_files)
+        result, problems = compile_trial_with_problems(Path(trial), registry_files=registry_files)
     except EligibilityError as error:
         _fail(error)
     click.echo(result.to_json(indent=1) if fmt == "json" else render_trial_text(result))
+    for warning in result.warnings:   # an assumption, not an error: the exit code stays 0
+        click.echo(f"{trial}: warning {warning.code}: {warning.message}", err=True)
     for problem in problems:
         click.echo(str(problem), err=True)
     if problems:
@@ -139,12 +143,24 @@ def explain_command(trial, data, patient_id, as_of, lookback, input_format, regi
 @registry_option
 def sql_command(trial, dialect, schema, table, as_of, lookback, registry_files) -> None:
     """Print one SQL query that screens a warehouse table (or OMOP CDM) against TRIAL."""
-    from eligibility.compile.trials import compile_trial_file
+    from pathlib import Path
+
+    from eligibility import compile_trial
     from eligibility.sql.query import trial_to_sql
 
     try:
-        compiled, _problems = compile_trial_file(trial, registry_files=registry_files)
+        compiled = compile_trial(Path(trial), registry_files=registry_files)
         click.echo(trial_to_sql(compiled, dialect=dialect, schema=schema, table=table,
                                 as_of=as_of or date.today(), lookback_days=lookback))
     except EligibilityError as error:
         _fail(error)
+
+
+@main.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of the compiled-trial document (`compile --format json`)."""
+    import json
+
+    from eligibility import trial_schema
+
+    click.echo(json.dumps(trial_schema(), indent=1, ensure_ascii=False))

@@ -104,12 +104,13 @@ def test_empty_file(tmp_path):
     assert proc.stderr.strip() == f"{path}: error E-TRIAL-EMPTY: trial file is empty"
 
 
-def test_no_criteria_sections(tmp_path):
+def test_no_criteria_sections_compile_as_inclusion_with_a_warning(tmp_path):
     path = _bad(tmp_path, "nosections.txt", "Title: A trial\nMinimum Age: 18 Years\n\nAdults with diabetes\n")
     proc = run("compile", str(path))
-    assert proc.returncode == 1
-    assert proc.stderr.strip() == (
-        f"{path}: error E-TRIAL-NO-SECTIONS: no 'Inclusion Criteria' or 'Exclusion Criteria' section heading")
+    assert proc.returncode == 0
+    assert "I1  inclusion" in proc.stdout
+    assert proc.stderr.strip() == (f"{path}: warning W-NO-SECTIONS: no 'Inclusion Criteria' or 'Exclusion Criteria' "
+                                   "heading: every item is read as an inclusion criterion")
 
 
 def test_invalid_json_has_line_column_and_caret(tmp_path):

@@ -36,6 +36,7 @@ def test_wheel_installs_and_compiles_outside_the_repo(tmp_path):
     names = zipfile.ZipFile(wheels[0]).namelist()
     assert "eligibility/grammars/criteria.lark" in names
     assert "eligibility/data/registry.toml" in names
+    assert "eligibility/py.typed" in names
 
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", venv], cwd=tmp_path)

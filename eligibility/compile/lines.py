@@ -1,5 +1,6 @@
-"""The lines segmentation reads, as offsets into the text; a numbered list written on one line
-(`1. Age 18-65 2. BMI < 30 3. HbA1c 7-10%`) becomes one line per item.
+"""The lines segmentation reads, as offsets into the text, and the list markers that start them;
+a numbered list written on one line (`1. Age 18-65 2. BMI < 30 3. HbA1c 7-10%`) becomes one
+line per item.
 
 Registries and PDFs often flatten a list into one line.  A line is cut before
 each inline marker that continues its numbering: the line starts with `n.` (or
@@ -9,6 +10,10 @@ followed by `1.` and the markers count on from there (`Inclusion criteria:
 `1. ...` is still a cut; `visit 3. ...` after `1. ...` is not) are left alone,
 so a sentence with a stray `2.` stays whole.  Offsets are kept: the pieces are
 views of the same text.
+
+Lines end at CRLF, CR or LF alike (a file saved on an old Mac, or pasted text
+mixing them), and a byte-order mark at the very start is read as blank space,
+so offsets index the text exactly as the caller gave it.
 """
 from __future__ import annotations
 
@@ -53,13 +58,31 @@ class Line:
         return self.first >= self.end
 
 
+_LINE_END = re.compile(r"\r\n|\r|\n")
+_BOM = "\ufeff"
+
+
+def line_bounds(text: str):
+    """(start, end) of each physical line, the line end excluded, whichever of CRLF, CR or LF ends it."""
+    pos = 0
+    for m in _LINE_END.finditer(text):
+        yield pos, m.start()
+        pos = m.end()
+    yield pos, len(text)
+
+
 def split_lines(text: str) -> list[Line]:
     """Physical lines; a one-line numbered list becomes one line per item."""
-    out, pos = [], 0
-    for raw in text.split("\n"):
+    out = []
+    for pos, stop in line_bounds(text):
+        raw = text[pos:stop]
         stripped = raw.rstrip()
-        lead = len(raw) - len(raw.lstrip())
-        indent = len(raw[:lead].expandtabs(4))
+        body = raw.lstrip()
+        if pos == 0 and body.startswith(_BOM):
+            # not whitespace to str.strip(); at the start of the text it is only an encoding mark
+            body = body[1:].lstrip()
+        lead = len(raw) - len(body)
+        indent = len(raw[:lead].replace(_BOM, "").expandtabs(4))
         line = Line(pos, pos + len(stripped), pos + min(lead, len(stripped)), indent)
         cuts = inline_starts(text, line.first, line.end) if not line.blank else []
         if not cuts:
@@ -69,5 +92,42 @@ def split_lines(text: str) -> list[Line]:
             while end > start and text[end - 1] in " \t":
                 end -= 1
             out.append(Line(line.start if start == line.first else start, end, start, indent))
-        pos += len(raw) + 1
     return out
+
+
+# -- list markers ------------------------------------------------------------------------
+
+MARKER = re.compile(
+    r"(?:(?P<num>\d{1,3})(?:[.)]|-(?=\s))|\((?P<pnum>\d{1,3})\)"
+    r"|(?P<bullet>[*\-+•·▪◦‣⁃○●■□➢➤–—\uf0b7\uf0a7]|o(?=\s))"   # `o` and U+F0B7: Word's sub-bullets
+    r"|\(?(?P<roman>(?i:i{1,3}|iv|vi{0,3}|ix|x))[.)]"
+    r"|\(?(?P<letter>[a-zA-Z])[.)]|\((?P<pletter>[a-zA-Z])\))(?=\s|$)"
+)
+_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8, "ix": 9, "x": 10}
+
+
+def marker(text: str, line: Line) -> tuple[str, int | None, int] | None:
+    """(class, number, body offset) of a list marker at the start of the line."""
+    m = MARKER.match(text, line.first, line.end)
+    if not m:
+        return None
+    if m["num"] or m["pnum"]:
+        cls, number = ("num" if m["num"] else "pnum"), int(m["num"] or m["pnum"])
+    elif m["bullet"]:
+        cls, number = "bullet" + m["bullet"], None
+    elif m["roman"]:
+        cls, number = "roman", _ROMAN[m["roman"].lower()]
+        if len(m["roman"]) == 1:   # `i)` may be the letter after `h)`: the caller decides
+            cls = "roman?"
+    else:
+        letter = (m["letter"] or m["pletter"]).lower()
+        cls, number = "letter", ord(letter) - ord("a") + 1
+    body = m.end()
+    while body < line.end and text[body] in " \t":
+        body += 1
+    return cls, number, body
+
+
+def rank(cls: str) -> int:
+    """Nesting rank of a marker class: numbers > bullets > letters > roman (`a)` nests under `3.`)."""
+    return {"num": 0, "pnum": 0, "letter": 2, "roman": 3}.get(cls, 1 if cls.startswith("bullet") else 9)

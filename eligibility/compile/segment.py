@@ -6,29 +6,29 @@ escapes such as `\\>=` stay in; the compiler unescapes them per item).
 Rules (DESIGN §2-§3), chosen so that nothing vanishes: every non-space
 character ends up in an item's body, an item's marker, or a heading.
 
-- Section headings: `Inclusion Criteria`, `Exclusion criteria:`, also with a
-  few leading words (`Donor Inclusion Criteria:`, `Key exclusion criteria`), a
-  short tail (`Inclusion criteria for patients:`), a bullet in front, Markdown
-  emphasis around, any case.  Text after the colon on the same line starts an
-  item.  A second group of the same kind continues that kind's ids.
+- Section headings: the forms of eligibility.compile.headings (`Inclusion
+  Criteria`, `Key exclusion criteria`, `Subjects will be included if:`,
+  `Critères d'inclusion`, ...), a bullet in front, Markdown emphasis around,
+  any case.  Text after the colon starts an item.  A second group of the same
+  kind continues that kind's ids.
 - Items: numbered (`2.`, `2)`, `(2)`), bulleted (`*`, `-`, `•`, ...), lettered
   or roman (`a)`, `(b)`, `iv.`); a marker indented deeper than the open item
   is a sub-item of it, and so is one at the same column whose class ranks
   below it (numbers > bullets > letters > roman), e.g. `a)` under `3.`.
 - Lines without a marker continue the item above when they follow it directly,
   or after a blank line when indented deeper than the item's marker.
-- Other unmarked paragraphs: in a section that uses markers, a paragraph
-  ending with `:`, starting with `Note`, or directly followed by a section
-  heading is a note heading (an intro such as "must meet all of the
-  following:" or a group label such as "Donors: ..."); otherwise it is an item.
-  In a section without markers every line is an item (one per line), except a
-  line ending with `:` that introduces more lines (a note), and a line that
-  clearly wraps the one above (starts in lower case after a line without final
-  punctuation).
+- Not criteria (reported as headings of their own kind): a narrative section
+  after the lists (`INCLUSION OF VULNERABLE PARTICIPANTS`, to the next section
+  heading), a note (`Note: ...`, its paragraph), and in a section that uses
+  markers a paragraph ending with `:` or directly followed by a heading (an
+  intro, "must meet all of the following:", or a group label, "Donors: ...").
+  Other unmarked paragraphs there are items.  In a section without markers
+  each line is an item, except a line ending with `:` that introduces more
+  lines (a note) and a line that plainly wraps the one above (lower-case
+  start after a line without final punctuation).
 - Text before the first section heading is taken as inclusion items (an
-  untitled list of requirements); `require_headings=True` (plain-text trial
-  files, whose format has the headings) makes a text without any heading an
-  error instead.
+  untitled list of requirements; the compiler warns when there is no heading
+  at all); `require_headings=True` makes that an error instead.
 - CT.gov often flattens sub-lists; where that changes the meaning (a bullet
   ending "at least one of the following:") the bullets after it are taken
   back as its sub-items (see `_regroup`).
@@ -44,7 +44,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from eligibility.compile.headings import match_heading, match_other_text
+from eligibility.compile.lines import MARKER as _MARKER
 from eligibility.compile.lines import Line as _Line
+from eligibility.compile.lines import marker as _marker
+from eligibility.compile.lines import rank as _rank
 from eligibility.compile.lines import split_lines as _lines
 from eligibility.core.errors import TrialInputError
 
@@ -74,7 +78,9 @@ class Item:
 
 @dataclass(frozen=True)
 class Heading:
-    kind: Literal["section", "note", "empty"]   # empty: a list marker with no text after it
+    # section: a section heading; note: an intro, group label or remark; narrative: a section of
+    # prose after the lists (to the next section heading); empty: a list marker with no text after it
+    kind: Literal["section", "note", "narrative", "empty"]
     start: int
     end: int
     section: Section | None = None
@@ -90,31 +96,6 @@ class Segmentation:
             yield from item.walk()
 
 
-_KIND = r"(?P<kind>inclusions?|exclusions?)"
-_HEADING = re.compile(
-    rf"(?P<pre>(?:[A-Za-z0-9][\w/&'().-]*\s+){{0,3}}?){_KIND}\s+criteri(?:a|on)\b"
-    r"(?P<post>[^:\n]{0,40}?)[\s*_]*(?::[\s*_]*(?P<rest>.*))?$",
-    re.IGNORECASE,
-)
-# "Inclusion:", "Key exclusions", "Criteria for inclusion:"
-_SHORT_HEADING = re.compile(
-    rf"(?P<pre>(?:key|main|major|general|additional)\s+)?(?:criteria\s+for\s+)?{_KIND}(?P<post>)"
-    r"[\s*_]*(?::[\s*_]*(?P<rest>.*))?$",
-    re.IGNORECASE,
-)
-# Words that make "<words> inclusion criteria" a sentence, not a heading.
-_NOT_HEADING_WORDS = {
-    "meet", "meets", "met", "meeting", "fulfil", "fulfils", "fulfill", "fulfills", "satisfy",
-    "satisfies", "see", "per", "all", "any", "other", "the", "no", "not", "of", "as",
-    "with", "without", "does", "did", "do", "if", "and", "or", "to", "in",
-}
-_MARKER = re.compile(
-    r"(?:(?P<num>\d{1,3})(?:[.)]|-(?=\s))|\((?P<pnum>\d{1,3})\)"
-    r"|(?P<bullet>[*\-+•·▪◦‣⁃○●■□➢➤–—\uf0b7\uf0a7]|o(?=\s))"   # `o` and U+F0B7: Word's sub-bullets
-    r"|\(?(?P<roman>(?i:i{1,3}|iv|vi{0,3}|ix|x))[.)]"
-    r"|\(?(?P<letter>[a-zA-Z])[.)]|\((?P<pletter>[a-zA-Z])\))(?=\s|$)"
-)
-_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8, "ix": 9, "x": 10}
 
 
 @dataclass
@@ -134,52 +115,20 @@ class _Open:
         self.end = max(self.end, end)
 
 
-def _marker(text: str, line: _Line) -> tuple[str, int | None, int] | None:
-    """(class, number, body offset) of a list marker at the start of the line."""
-    m = _MARKER.match(text, line.first, line.end)
-    if not m:
-        return None
-    if m["num"] or m["pnum"]:
-        cls, number = ("num" if m["num"] else "pnum"), int(m["num"] or m["pnum"])
-    elif m["bullet"]:
-        cls, number = "bullet" + m["bullet"], None
-    elif m["roman"]:
-        cls, number = "roman", _ROMAN[m["roman"].lower()]
-        if len(m["roman"]) == 1:   # `i)` may be the letter after `h)`: the caller decides
-            cls = "roman?"
-    else:
-        letter = (m["letter"] or m["pletter"]).lower()
-        cls, number = "letter", ord(letter) - ord("a") + 1
-    body = m.end()
-    while body < line.end and text[body] in " \t":
-        body += 1
-    return cls, number, body
-
-
-def _rank(cls: str) -> int:
-    return {"num": 0, "pnum": 0, "letter": 2, "roman": 3}.get(cls, 1 if cls.startswith("bullet") else 9)
-
-
-def _heading(text: str, line: _Line) -> tuple[Section, int | None] | None:
-    """A section heading: its kind and the offset of same-line text after the colon."""
+def _heading_start(text: str, line: _Line) -> int:
+    """Where a heading's words begin: after a bullet and Markdown emphasis (`- **Inclusion**`)."""
     start = line.first
     bullet = _MARKER.match(text, start, line.end)
     if bullet and bullet["bullet"]:
         start = bullet.end()
     while start < line.end and text[start] in " \t*_#":
         start += 1
-    m = _HEADING.match(text, start, line.end) or _SHORT_HEADING.match(text, start, line.end)
-    if not m:
-        return None
-    words = (m["pre"] or "").split()
-    if any(w.lower() in _NOT_HEADING_WORDS for w in words):
-        return None
-    post = m["post"].strip(" *_")
-    if post and m["rest"] is None and (re.search(r"[.;,]|\d", post) or len(post.split()) > 3):
-        return None   # "Exclusion criteria of the parent study apply" is a sentence
-    section: Section = "inclusion" if m["kind"].lower().startswith("inclusion") else "exclusion"
-    rest = m.start("rest") if m["rest"] and m["rest"].strip(" *_") else None
-    return section, rest
+    return start
+
+
+def _heading(text: str, line: _Line) -> tuple[Section, int | None] | None:
+    """A section heading (the forms: eligibility.compile.headings): its kind and the offset of same-line text."""
+    return match_heading(text, _heading_start(text, line), line.end)
 
 
 class _Ids:
@@ -211,13 +160,18 @@ def segment(text: str, *, require_headings: bool = False, source: str | None = N
             "no 'Inclusion Criteria' or 'Exclusion Criteria' section heading",
             code="E-TRIAL-NO-SECTIONS", file=source,
         )
+    # Lines opening a narrative section or a note (not criteria; eligibility.compile.headings).
+    other = {n: scope for n, line in enumerate(lines) if not line.blank and n not in kinds
+             and (scope := match_other_text(text, _heading_start(text, line), line.end))}
     # Which regions (between headings) use list markers decides how bare lines read.
     marked_region: dict[int, bool] = {}
-    region = -1
+    region, narrative = -1, False
     for n, line in enumerate(lines):
         if n in kinds:
-            region = n
-        elif not line.blank and _marker(text, line):
+            region, narrative = n, False
+        elif other.get(n) == "section":
+            narrative = True
+        elif not line.blank and not narrative and _marker(text, line):
             marked_region[region] = True
 
     roots: list[_Open] = []
@@ -248,6 +202,12 @@ def segment(text: str, *, require_headings: bool = False, source: str | None = N
             prev_blank = False
             n += 1
             continue
+        if other.get(n) == "section":
+            # prose after the lists, up to the next section heading: reported, never a criterion
+            last = max(k for k in range(n, min(_next_heading(kinds, n), len(lines))) if not lines[k].blank)
+            headings.append(Heading("narrative", line.first, lines[last].end, section))
+            stack, n, prev_blank = [], last + 1, False
+            continue
         found = _marker(text, line)
         if found:
             cls, number, body = found
@@ -269,7 +229,12 @@ def segment(text: str, *, require_headings: bool = False, source: str | None = N
             prev_blank = False
             n += 1
             continue
-        # A line without a marker: continuation, or a paragraph of its own.
+        # A line without a marker: a note, a continuation, or a paragraph of its own.
+        if other.get(n) == "paragraph" and (not stack or line.indent <= stack[0].indent):
+            last = _paragraph_end(text, lines, n, kinds, other, marked_region.get(region, False))
+            headings.append(Heading("note", line.first, lines[last].end, section))
+            stack, n, prev_blank = [], last + 1, False
+            continue
         owner = _continuation_owner(text, stack, line, prev_blank)
         if owner is not None:
             while stack[-1] is not owner:
@@ -282,12 +247,11 @@ def segment(text: str, *, require_headings: bool = False, source: str | None = N
         stack = []
         if marked_region.get(region):
             last = n
-            while last + 1 < len(lines) and not lines[last + 1].blank and last + 1 not in kinds \
-                    and not _marker(text, lines[last + 1]):
-                last += 1
+            last = _paragraph_end(text, lines, n, kinds, other, True)
             nxt = next((k for k in range(last + 1, len(lines)) if not lines[k].blank), None)
             body = text[line.first:lines[last].end]
-            if body.endswith(":") or re.match(r"notes?\b", body, re.I) or (nxt is not None and nxt in kinds):
+            if body.endswith(":") or re.match(r"notes?\b", body, re.I) or nxt in kinds \
+                    or other.get(nxt) == "section":
                 headings.append(Heading("note", line.first, lines[last].end, section))
                 n, prev_blank = last + 1, False
                 continue
@@ -304,6 +268,25 @@ def segment(text: str, *, require_headings: bool = False, source: str | None = N
     empty: list[Heading] = []
     items = _freeze(_regroup(text, roots), empty)
     return Segmentation(tuple(items), tuple(sorted(headings + empty, key=lambda h: h.start)))
+
+
+def _paragraph_end(text: str, lines: list[_Line], n: int, kinds: dict, other: dict, marked: bool) -> int:
+    """The last line of the paragraph starting at line n.
+
+    Where lists use markers, a paragraph runs to a blank line, a marker, a
+    heading or a narrative section; where each line is an item, only lines
+    that plainly wrap the one above (lower-case start after no final
+    punctuation) belong to it.
+    """
+    last = n
+    while last + 1 < len(lines):
+        nxt = lines[last + 1]
+        if nxt.blank or last + 1 in kinds or other.get(last + 1) == "section" or _marker(text, nxt):
+            break
+        if not marked and (text[lines[last].end - 1] in ".;:!?" or not text[nxt.first].islower()):
+            break
+        last += 1
+    return last
 
 
 def _next_heading(kinds: dict[int, object], n: int) -> int:

@@ -11,6 +11,7 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+from eligibility.compile.lines import line_bounds
 from eligibility.core.errors import TrialInputError, position
 from eligibility.core.ir import TrialInfo
 
@@ -48,21 +49,26 @@ _HEADER_LINE = re.compile(r"[ \t]*(?P<key>[A-Za-z][A-Za-z ]*?)[ \t]*:[ \t]*(?P<v
 
 
 def read_text(text: str, source: str | None) -> TrialSource:
-    """Plain text: optional `Key: value` header lines, then the criteria text."""
+    """Plain text: optional `Key: value` header lines, then the criteria text.
+
+    The criteria text is the rest of `text` from the first line that is no
+    header line, unchanged (any line ends, tabs): spans index it.
+    """
     fields: dict[str, FieldValue] = {}
-    pos = 0
-    while pos < len(text):
-        end = text.find("\n", pos)
-        end = len(text) if end < 0 else end
-        line = text[pos:end]
+    pos = 1 if text.startswith("\ufeff") else 0   # a BOM left in by the caller is no header text
+    for start, end in line_bounds(text[pos:]):
+        line = text[pos + start:pos + end]
         m = _HEADER_LINE.match(line)
         key = _TEXT_KEYS.get(re.sub(r"\s+", " ", m["key"].lower())) if m else None
         if line.strip() and key is None:
+            pos += start
             break
         if key is not None:
-            fields[key] = FieldValue(m["value"], pos + m.start("value"))
-        pos = end + 1
-    pos = min(pos, len(text))
+            fields[key] = FieldValue(m["value"], pos + start + m.start("value"))
+    else:
+        pos = len(text)
+    if not fields:
+        pos = 0   # no header: the criteria text is the text as given, a BOM included
     return _build("text", text[pos:], fields, text, source, base=pos)
 
 

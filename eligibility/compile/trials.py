@@ -22,21 +22,27 @@ See docs/trial-input.md.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from eligibility.core.errors import CriterionError, EligibilityError, TrialInputError, position
-from eligibility.core.ir import All, AnyOf, Compare, Criterion, CriterionProblem, Has, Manual, Range, Trial, TrialInfo
+from eligibility.core.ir import (
+    All, AnyOf, Compare, Criterion, CriterionProblem, Has, Manual, OtherText, Range, Trial, TrialInfo, TrialWarning,
+)
 from eligibility.registry.concepts import Registry, build_registry, default_registry
-from eligibility.compile.segment import Item, segment
+from eligibility.compile.segment import Item, Segmentation, segment
 from eligibility.compile.sources import TrialSource, json_string_map, parse_json, read_ctgov, read_text, read_xml
 from eligibility.registry.units import conversion
 
 SCHEMA = "eligibility.trial/1"
+SCHEMA_PREFIX = "eligibility.trial/"
+NO_HEADINGS = "W-NO-SECTIONS"
 
 
-def compile_trial_file(path, registry_files=()) -> tuple[Trial, list[EligibilityError]]:
+def read_trial_file(path) -> str:
+    """A trial file's text as decoded (UTF-8, a leading BOM removed, line ends kept)."""
     name = str(path)
     try:
         data = Path(path).read_bytes()
@@ -45,14 +51,32 @@ def compile_trial_file(path, registry_files=()) -> tuple[Trial, list[Eligibility
     except OSError as exc:
         raise TrialInputError(f"cannot read trial file: {exc.strerror or exc}", code="E-TRIAL-READ", file=name) from None
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise TrialInputError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", code="E-TRIAL-ENCODING",
                               file=name, line=line, column=column) from None
-    registry = build_registry(*map(Path, registry_files)) if registry_files else default_registry()
-    return compile_trial_text(text, "auto", name, registry)
+
+
+def compile_trial_file(path, registry_files=(), registry: Registry | None = None
+                       ) -> tuple[Trial, list[EligibilityError]]:
+    text = read_trial_file(path)
+    if registry is None:
+        registry = build_registry(*map(Path, registry_files)) if registry_files else default_registry()
+    return compile_trial_text(text, "auto", str(path), registry)
+
+
+def compile_ctgov_record(data, registry: Registry | None = None, source_name: str | None = None
+                         ) -> tuple[Trial, list[EligibilityError]]:
+    """A ClinicalTrials.gov API v2 study already parsed (a dict).
+
+    There is no file: a problem's line and column count in the
+    `eligibilityCriteria` string itself, which the spans index too.
+    """
+    src = read_ctgov("", source_name, data)
+    src = replace(src, file_text=src.criteria_text, base=0, table=None)
+    return _assemble(src, registry or default_registry())
 
 
 def detect_format(text: str) -> str:
@@ -63,7 +87,6 @@ def detect_format(text: str) -> str:
 def compile_trial_text(text: str, fmt: str = "auto", source_name: str | None = None,
                        registry: Registry | None = None) -> tuple[Trial, list[EligibilityError]]:
     """Compile a trial given as text; fmt is auto, text, ctgov, xml or compiled."""
-    registry = registry or default_registry()
     if not text.strip():
         raise TrialInputError("trial file is empty", code="E-TRIAL-EMPTY", file=source_name)
     if fmt == "auto":
@@ -72,6 +95,7 @@ def compile_trial_text(text: str, fmt: str = "auto", source_name: str | None = N
         data = parse_json(text, source_name)
         if isinstance(data, dict) and data.get("schema") == SCHEMA:
             return _load_compiled(text, source_name)
+        _check_schema(data, source_name)
         if fmt == "compiled":
             raise TrialInputError(f"JSON has no \"schema\": \"{SCHEMA}\"", code="E-TRIAL-JSON-SHAPE", file=source_name)
         src = read_ctgov(text, source_name, data)
@@ -83,13 +107,13 @@ def compile_trial_text(text: str, fmt: str = "auto", source_name: str | None = N
         src = read_text(text, source_name)
     else:
         raise ValueError(f"unknown trial format {fmt!r}")
-    return _assemble(src, registry)
+    return _assemble(src, registry or default_registry())
 
 
 def _assemble(src: TrialSource, registry: Registry) -> tuple[Trial, list[EligibilityError]]:
     from eligibility.compile.compiler import compile_criterion   # the grammar loads on first use
 
-    seg = segment(src.criteria_text, require_headings=src.fmt == "text", source=src.info.source)
+    seg = segment(src.criteria_text, source=src.info.source)
     if not seg.items:
         raise TrialInputError("no criteria found under the section headings", code="E-TRIAL-NO-CRITERIA",
                               file=src.info.source)
@@ -102,7 +126,34 @@ def _assemble(src: TrialSource, registry: Registry) -> tuple[Trial, list[Eligibi
             status=status, unparsed=tuple(unparsed), tree=tree, problems=tuple(found),
         ))
         problems.extend(_located(src, _owner(item, p.span).id, p) for p in found)
-    return Trial(trial=src.info, criteria_text=src.criteria_text, criteria=tuple(criteria)), problems
+    return Trial(trial=src.info, criteria_text=src.criteria_text, criteria=tuple(criteria),
+                 other_text=_other_text(src.criteria_text, seg), warnings=_warnings(seg)), problems
+
+
+_BLOCK_KINDS = {"section": "heading", "note": "note", "narrative": "narrative"}
+
+
+def _other_text(text: str, seg: Segmentation) -> tuple[OtherText, ...]:
+    """Headings, notes and narrative sections: text kept out of the criteria, listed so none is lost."""
+    return tuple(OtherText(kind=_BLOCK_KINDS[h.kind], section=h.section, text=text[h.start:h.end], span=(h.start, h.end))
+                 for h in seg.headings if h.kind in _BLOCK_KINDS)
+
+
+def _warnings(seg: Segmentation) -> tuple[TrialWarning, ...]:
+    if any(h.kind == "section" for h in seg.headings):
+        return ()
+    # criteria pasted without headings (or a registry that drops them) are still a list of requirements
+    return (TrialWarning(code=NO_HEADINGS, message="no 'Inclusion Criteria' or 'Exclusion Criteria' heading: "
+                                                   "every item is read as an inclusion criterion"),)
+
+
+def _check_schema(data, source: str | None) -> None:
+    """A compiled-trial document of another schema version is refused by name, not read as a CT.gov record."""
+    schema = data.get("schema") if isinstance(data, dict) else None
+    if isinstance(schema, str) and schema.startswith(SCHEMA_PREFIX):
+        raise TrialInputError(
+            f"compiled-trial document of schema {schema!r}; this version of eligibility reads {SCHEMA!r} "
+            "(recompile the trial, or upgrade eligibility)", code="E-TRIAL-SCHEMA-VERSION", file=source)
 
 
 # -- items with sub-items ---------------------------------------------------------------

@@ -115,6 +115,24 @@ class TrialInfo(BaseModel):
     source: str | None = None
 
 
+class OtherText(BaseModel):
+    """Criteria text that is no criterion: a section heading, a note, a narrative section."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["heading", "note", "narrative"]
+    section: Literal["inclusion", "exclusion"] | None = None   # the section it stands in
+    text: str
+    span: Span
+
+
+class TrialWarning(BaseModel):
+    """Something the compiler assumed about the whole trial (e.g. no section headings: all inclusion)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    code: str
+    message: str
+
+
 class Trial(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
     schema_: Literal["eligibility.trial/1"] = Field("eligibility.trial/1", alias="schema")
@@ -123,6 +141,9 @@ class Trial(BaseModel):
     # before any unescaping).  Kept so spans stay checkable after a round trip.
     criteria_text: str = ""
     criteria: tuple[Criterion, ...]
+    # Every other stretch of the criteria text, so none is dropped unseen.
+    other_text: tuple[OtherText, ...] = ()
+    warnings: tuple[TrialWarning, ...] = ()
 
     def to_json(self, **kwargs) -> str:
         return self.model_dump_json(by_alias=True, **kwargs)
