@@ -23,6 +23,15 @@ from eligibility.core.errors import (
     UnitError,
 )
 
+# `evaluate` names both the public function and the evaluator subpackage.  Importing a subpackage
+# binds its name on this package, which would replace the function the first time the evaluator
+# loads; so the subpackage (whose __init__ imports nothing) is imported here, once, and its binding
+# dropped.  `eligibility.evaluate` is then the function; `eligibility.evaluate.plan` and the other
+# modules stay importable by their full names.
+import eligibility.evaluate  # noqa: E402,F401  (bound here only to be unbound)
+
+del globals()["evaluate"]
+
 if TYPE_CHECKING:
     from eligibility.api import compile_trial, compile_trial_with_problems, evaluate, load_trial, screen, trial_schema
     from eligibility.core.ir import Criterion, Trial

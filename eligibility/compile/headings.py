@@ -12,8 +12,9 @@ Segmentation (eligibility.compile.segment) asks two questions of a line:
   starts the first item.
 - does it start text that is **not a criterion** (`OTHER_TEXT`)?  A narrative
   section after the lists (`INCLUSION OF VULNERABLE PARTICIPANTS`) runs to
-  the next section heading; a note (`Note:`) is its own paragraph.  Neither
-  becomes a criterion of the list above it; both are reported, never dropped.
+  the next section heading; a note (`Note:`) is its own paragraph; a title
+  over both lists (`Inclusion and Exclusion Criteria:`) is its own line.
+  None becomes a criterion of the list above it; all are reported, never dropped.
 
 Adding a form is adding a row (and a case to tests/cases/headings.jsonl).
 """
@@ -72,8 +73,8 @@ HEADINGS: tuple[HeadingForm, ...] = (
     # other languages, as registries (EU CTR, ISRCTN, national registries) carry them
     HeadingForm("inclusion", r"crit[eè]res?\s+d\s*['’]\s*inclusion", "words", True),
     HeadingForm("exclusion", r"crit[eè]res?\s+(?:de\s+non[\s-]?inclusion|d\s*['’]\s*exclusion)", "words", True),
-    HeadingForm("inclusion", r"crit[eé]rios?\s+de\s+inclusi(?:[oó]n|[ãa]o)", "words", True),
-    HeadingForm("exclusion", r"crit[eé]rios?\s+de\s+exclusi(?:[oó]n|[ãa]o)", "words", True),
+    HeadingForm("inclusion", r"crit[eé]rios?\s+de\s+inclus(?:i[oó]n|[ãa]o)", "words", True),
+    HeadingForm("exclusion", r"crit[eé]rios?\s+de\s+exclus(?:i[oó]n|[ãa]o)", "words", True),
     HeadingForm("inclusion", r"einschlu(?:ss|ß)kriterien", "words", True),
     HeadingForm("exclusion", r"ausschlu(?:ss|ß)kriterien", "words", True),
     HeadingForm("inclusion", r"criteri\s+di\s+inclusione", "words", True),
@@ -127,13 +128,13 @@ def match_heading(text: str, start: int, end: int) -> tuple[Section, int | None]
 
 # -- text that is not a criterion ----------------------------------------------------------
 
-Scope = Literal["section", "paragraph"]
+Scope = Literal["section", "paragraph", "line"]
 
 
 @dataclass(frozen=True)
 class OtherTextForm:
     words: str        # regex, case-insensitive, matched at the line's first character
-    scope: Scope      # section: up to the next section heading; paragraph: this paragraph only
+    scope: Scope      # section: up to the next section heading; paragraph: this paragraph; line: this line
 
 
 _GROUPS = r"(?:vulnerable|special|women|minorities|minority|children|pregnant|ethnic|racial|elderly|older)"
@@ -147,6 +148,9 @@ OTHER_TEXT: tuple[OtherTextForm, ...] = (
     # notes: a remark about the list, not a requirement
     OtherTextForm(r"(?:notes?|n\.\s?b\.?|nb|remarks?|comments?)\s*[:\-–—]", "paragraph"),
     OtherTextForm(r"please\s+note\b", "paragraph"),
+    # a title over both lists ("Inclusion and Exclusion Criteria:", "Eligibility criteria"): opens no section
+    OtherTextForm(r"(?:(?:inclusion|eligibility)\s*(?:and|&|/|or)\s*exclusion\s+|eligibility\s+|study\s+)?"
+                  r"criteria[\s*_]*:?[\s*_]*$", "line"),
 )
 
 _OTHER = tuple((form, re.compile(form.words, re.IGNORECASE)) for form in OTHER_TEXT)

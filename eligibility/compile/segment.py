@@ -230,8 +230,9 @@ def segment(text: str, *, require_headings: bool = False, source: str | None = N
             n += 1
             continue
         # A line without a marker: a note, a continuation, or a paragraph of its own.
-        if other.get(n) == "paragraph" and (not stack or line.indent <= stack[0].indent):
-            last = _paragraph_end(text, lines, n, kinds, other, marked_region.get(region, False))
+        if other.get(n) in ("paragraph", "line") and (not stack or line.indent <= stack[0].indent):
+            last = n if other[n] == "line" else _paragraph_end(text, lines, n, kinds, other,
+                                                                marked_region.get(region, False))
             headings.append(Heading("note", line.first, lines[last].end, section))
             stack, n, prev_blank = [], last + 1, False
             continue

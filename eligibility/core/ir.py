@@ -145,8 +145,16 @@ class Trial(BaseModel):
     other_text: tuple[OtherText, ...] = ()
     warnings: tuple[TrialWarning, ...] = ()
 
+    # The document's key is "schema" (DESIGN §3), whichever way it is dumped (pydantic's own
+    # serialize_by_alias needs pydantic 2.11; this works with every 2.x).
+    def model_dump(self, *, by_alias: bool | None = True, **kwargs) -> dict:
+        return super().model_dump(by_alias=by_alias, **kwargs)
+
+    def model_dump_json(self, *, by_alias: bool | None = True, **kwargs) -> str:
+        return super().model_dump_json(by_alias=by_alias, **kwargs)
+
     def to_json(self, **kwargs) -> str:
-        return self.model_dump_json(by_alias=True, **kwargs)
+        return self.model_dump_json(**kwargs)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "Trial":
