@@ -97,7 +97,12 @@ def test_fixture_bundle():
     assert m["alt"].value == 120 and f1.uln["alt"] == 35
     assert m["serum_creatinine"].value == pytest.approx(97 / 88.42, rel=1e-4)
     assert "hemoglobin" not in m                                                 # entered-in-error
-    assert f1.conditions == {"type_2_diabetes", "hypertension"}                 # refuted T1D is not a condition
+    # refuted T1D is not a condition; the code book puts each under broader entries (E11 in E08-E13 diabetes
+    # mellitus, I10 in I00-I99 cardiovascular disease), which tests/test_vocabulary.py checks
+    broader = default_registry().broader
+    assert {c for c in f1.conditions if ":" not in c} == {
+        "type_2_diabetes", "hypertension", *broader["type_2_diabetes"], *broader["hypertension"]}
+    assert "icd10cm:E10" not in f1.conditions and "icd10cm:E11" in f1.conditions
     assert m["diabetes_duration"].value == pytest.approx(884 / 365.25)
     assert "pregnancy" not in f1.statuses                                        # abated 2020-09-01
     assert f1.medications == {"A10BJ06", "semaglutide", "A10BA02", "metformin"}

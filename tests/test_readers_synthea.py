@@ -141,15 +141,19 @@ def test_header_variants_and_bad_values():
     assert p1.condition_onset["type_2_diabetes"] == date(2012, 2, 1)    # SNOMED row is earlier than the ICD-10 one
     assert p1.measurements["diabetes_duration"].value == pytest.approx(3469 / 365.25)
     assert p1.statuses["pregnancy"] is True
-    assert p1.medications == {"A10BK02", "canagliflozin", "A10BH01", "sitagliptin", "A10BA02", "metformin"}
+    # naproxen (M01AE02, WHO ATC) is known by its name; the made-up Zorbalimab is not
+    assert p1.medications == {"A10BK02", "canagliflozin", "A10BH01", "sitagliptin", "A10BA02", "metformin",
+                              "M01AE02", "naproxen"}
     counts = source.stats.unknown_codes
     assert counts["LOINC 99999-9"] == 2 and counts["LOINC 2339-0"] == 1 and counts["LOINC 2345-7"] == 1
-    assert counts["SNOMED 999999999"] == 1 and counts["RxNorm 849574"] == 1
+    assert counts["SNOMED 999999999"] == 1 and counts["RxNorm 999001"] == 1 and counts["RxNorm 849574"] == 0
     assert any("p9" in note for note in source.stats.notes)
 
     p2 = patients["p2"]
     assert p2.deceased == date(2020, 5, 1) and p2.sex == "male"
-    assert p2.conditions == {"myocardial_infarction"}
+    # registry ids: MI and the entries the code book puts it under (I21 within I20-I25, I00-I99)
+    assert {c for c in p2.conditions if ":" not in c} == {"myocardial_infarction", *default_registry().broader["myocardial_infarction"]}
+    assert "snomed:22298006" in p2.conditions
     # prednisone tablets are a systemic corticosteroid (H02AB07); a hydrocortisone cream is not (D07, not H02)
     assert p2.medications == {"H02AB07", "prednisone", "hydrocortisone"}
     assert not default_registry().drug_class_contains("systemic_corticosteroid", "hydrocortisone")

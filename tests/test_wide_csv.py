@@ -175,15 +175,17 @@ def test_birth_date_wins_over_age_and_counts_completed_years(tmp_path):
 
 
 def test_list_cells(tmp_path):
-    data = b"id,conditions,medications\nA,T2DM; E10.9 ; asthma,Januvia; A10BJ06|glyburide\nB,,\nC,none,nil\n"
+    data = b"id,conditions,medications\nA,T2DM; E10.9 ; frobnitis,Zorbalimab; A10BJ06|glyburide\nB,,\nC,none,nil\n"
     stats = ReadStats()
     a, b, c = read(write(tmp_path, data), stats)
-    assert a.conditions == frozenset({"type_2_diabetes", "type_1_diabetes"})
-    assert {"A10BJ06", "glibenclamide", "A10BB01", "januvia"} <= a.medications
+    # E10.9 is type 1 diabetes (E10) and so a diabetes mellitus (E08-E13); ICD-10-CM keys carry its ancestors
+    assert {c for c in a.conditions if ":" not in c} == {"type_2_diabetes", "type_1_diabetes", "diabetes_mellitus"}
+    assert {"icd10cm:E10.9", "icd10cm:E10"} <= a.conditions
+    assert {"A10BJ06", "glibenclamide", "A10BB01", "zorbalimab"} <= a.medications
     assert b.conditions is None and b.medications is None
     assert c.conditions == frozenset() and c.medications == frozenset()
-    assert stats.unknown_codes["condition 'asthma'"] == 1
-    assert stats.unknown_codes["medication 'januvia'"] == 1
+    assert stats.unknown_codes["condition 'frobnitis'"] == 1
+    assert stats.unknown_codes["medication 'zorbalimab'"] == 1
 
 
 def test_yes_no_status_and_decisions(tmp_path):

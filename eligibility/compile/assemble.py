@@ -7,10 +7,15 @@ free text, kept as `manual` nodes so nothing is dropped.
 """
 from __future__ import annotations
 
+import re
+
 from lark import Token
 
 from eligibility.core.ir import All, AnyOf, Has, Manual, Not, walk
 from eligibility.compile.transform import Qualifier, Within
+from eligibility.compile.senses import resolve_ambiguous
+from eligibility.compile.pieces import FAMILY, QUALIFIED, QUALIFIERS, RELATIONS
+from eligibility.registry.vocabulary import AMBIGUOUS, DRUG
 from eligibility.compile.pieces import (EXCLUSION_MARKERS, NEGATIONS, NOISE, CONTENT_TYPES, SEXES, Group, MeasurePiece, Neutral,
                      Out, dose_pieces, has_key, is_content, is_measure, neighbours, runs, word_of, computable, span_of,
                      sex_alternatives, sex_group, sex_of)
@@ -35,6 +40,8 @@ class Assembler:
 
     def _reason(self, start: int, end: int) -> str:
         text = self.b.norm.text[start:end]
+        if FAMILY.search(text):
+            return "family history: about the patient's relatives, not the patient's own record; needs a reviewer"
         if any(ch.isdigit() for ch in text):
             return "states a number, but not a comparison on a registry concept the compiler can evaluate"
         return "free text: no computable constraint recognised; needs a reviewer"
@@ -43,9 +50,17 @@ class Assembler:
         phrase = self.b.lexer.phrase(token)
         if phrase is None or phrase.kind != "CATEGORY":
             return None
-        category = self.registry.categories[phrase.ids[0]]
+        vocab = self.b.lexer.vocabulary
+        key = phrase.ids[0]
+        if key.startswith(AMBIGUOUS):
+            key = resolve_ambiguous(self.registry, vocab, key, self.b.source)
+            if key is None:
+                return None          # stays text: a reviewer reads which sense is meant
+        category = vocab.category(key)
+        if category is None:
+            return None
         return Has(category=category.category, code=category.id, label=category.name,
-                   span=self.src((token.start_pos, token.end_pos)))
+                   span=self.src((token.start_pos, token.end_pos)), codes=vocab.codes(category))
 
     @staticmethod
     def combine(cls, nodes: list):
@@ -64,10 +79,13 @@ class Assembler:
         leaves = [n for n in walk(node) if n.kind not in ("all", "any")]
         if not categories or not leaves or any(n.kind != "has" or n.within for n in leaves):
             return False
-        parents = [self.registry.categories[self.has(c).code] for c in categories]
+        vocab = self.b.lexer.vocabulary
+        parents = [vocab.category(self.has(c).code) for c in categories]
         for leaf in leaves:
-            cat = self.registry.categories[leaf.code]
-            if not any(p.id == cat.id or any(a.startswith(b) for a in cat.atc for b in p.atc) for p in parents):
+            cat = vocab.category(leaf.code) or vocab.category(DRUG + leaf.code)
+            if cat is None or not any(p is not None and (p.id == cat.id or any(
+                    a.startswith(b) for a in cat.atc for b in p.atc) or any(
+                    a.startswith(b) for a in cat.icd10 for b in p.icd10)) for p in parents):
                 return False
         return True
 
@@ -261,7 +279,17 @@ class Assembler:
                     blockers.append(span_of(c))
             out.neg = None
         elif sexes and not nodes and not categories and not content:
-            content.extend(sexes)        # "(men)": a sex on its own is a constraint the tree does not hold
+            found = {sex_of(self.b.norm.text[a:z]) for a, z in sexes}
+            words = set(re.findall(r"[a-z]+", self.b.norm.text.lower())) - NOISE - SEXES
+            # only a criterion that says nothing but the sex ("Males", "Female patients only"):
+            # in "Men and postmenopausal women" the sex is one side of an alternative
+            if len(found) == 1 and None not in found and not words:
+                # "Males", "Female patients": the patient's sex
+                code, label = found.pop()
+                first, last = min(s[0] for s in sexes), max(s[1] for s in sexes)
+                nodes.append(Has(category="status", code=code, label=label, span=self.src((first, last))))
+            else:
+                content.extend(sexes)
         else:
             content.extend(s for s in sexes if self.b.norm.text[s[0]:s[1]].lower() not in ("men", "women"))
             for c in categories:
@@ -287,6 +315,12 @@ class Assembler:
                 out.withins = []
             # a measurement (or one whose unit did not fit) with words the tree does not hold
             out.unparsed.extend(runs(content, blockers))
+        elif nodes and content and self._qualified(nodes, content):
+            # "uncontrolled hypertension", "metformin monotherapy": having the condition or taking the
+            # drug is necessary (a patient without it is decided), the words beside it go to a reviewer
+            for run in runs(content, blockers):
+                nodes.append(self.manual([run], QUALIFIED))
+            nodes.sort(key=lambda n: n.span[0])
         elif nodes and content:
             spans = content + [span_of(p) for p in term if not isinstance(p, Neutral)]
             out.manual = [(min(s[0] for s in spans), max(s[1] for s in spans))]
@@ -304,6 +338,15 @@ class Assembler:
         if nodes:
             out.node = self.combine(All, nodes)
         return out
+
+    def _qualified(self, nodes: list, content: list) -> bool:
+        """Are the words beside these has nodes a qualifier of them (not a relation that changes whose
+        or what: "allergy to", "family history of", "risk of", "planned")?"""
+        if not all(getattr(n, "kind", None) == "has" and n.category != "status" for n in nodes):
+            return False
+        text = self.b.norm.text
+        words = {w for a, z in content for w in re.findall(r"[a-z]+", text[a:z].lower())}
+        return words <= QUALIFIERS | NOISE and not (words & RELATIONS) and not FAMILY.search(text)
 
     def _sex_specific(self, nodes: list, sexes: list, content: list, blockers: list) -> None:
         """`creatinine > 1.5 mg/dL (men)`: one measurement and one sex in a term -> all(sex, measurement)."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eligibility.core.errors import TrialInputError
+from eligibility.registry.files import PACKAGED_FILES
 
 if TYPE_CHECKING:
     from eligibility.core.errors import EligibilityError
@@ -130,7 +131,9 @@ def _registry_digest(registry_files) -> str | None:
     (the compile then reports it)."""
     digest = hashlib.sha256(f"registry/{_FORMAT}".encode())
     try:
-        for path in (Path(__file__).resolve().parents[1] / "data" / "registry.toml", *map(Path, registry_files)):
+        data_dir = Path(__file__).resolve().parents[1] / "data"
+        packaged = [data_dir / name for name in PACKAGED_FILES if (data_dir / name).exists()]
+        for path in (*packaged, *map(Path, registry_files)):
             data = path.read_bytes()
             digest.update(f"\0{len(data)}\0".encode() + data)
     except OSError:

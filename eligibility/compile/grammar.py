@@ -20,6 +20,7 @@ from lark import Lark, Token
 
 from eligibility.compile.normalize import normalize
 from eligibility.registry.concepts import Registry
+from eligibility.registry.vocabulary import vocabulary
 
 START_SYMBOLS = ("measure", "bare", "qualifier", "within", "lone_age")
 GRAMMAR_NAME = "criteria.lark"
@@ -125,6 +126,8 @@ class Lexer:
 
     def __init__(self, registry: Registry, lark: Lark) -> None:
         self.registry = registry
+        # conditions, drugs and procedures are found by the vocabulary's automaton, not this regex
+        self.vocabulary = vocabulary(registry)
         table: dict[str, Phrase] = {}
         unit_words: dict[str, str] = {}
         patterns: list[str] = []
@@ -143,18 +146,10 @@ class Lexer:
                 table[key] = phrase_obj
             elif existing.kind == phrase_obj.kind == "CONCEPT":
                 table[key] = Phrase("CONCEPT", tuple(dict.fromkeys(existing.ids + phrase_obj.ids)))
-            # otherwise the first meaning wins: concepts, then categories, then units
+            # otherwise the first meaning wins: concepts, then units
 
         for phrase, ids in registry.concept_synonyms.items():
             add(phrase, Phrase("CONCEPT", ids))
-        for phrase, cat_id in registry.category_synonyms.items():
-            add(phrase, Phrase("CATEGORY", (cat_id,)))
-        for ingredient in registry.ingredients.values():
-            owner = next((c.id for c in registry.categories.values()
-                          if c.category == "medication" and any(ingredient.atc.upper().startswith(p) for p in c.atc)), None)
-            if owner:
-                for name in (ingredient.name, *ingredient.synonyms):
-                    add(name, Phrase("CATEGORY", (owner,)))
         for spelling in registry.units:
             add(spelling, Phrase("UNIT", (spelling,)))
         self.table = table
@@ -178,6 +173,7 @@ class Lexer:
         pos, n = 0, len(text)
         match_at, space = self.master.match, self._space.match
         table = self.table
+        mentions = {m.start: m for m in self.vocabulary.find(text)}
         while True:
             pos = space(text, pos).end()
             if pos >= n:
@@ -189,6 +185,12 @@ class Lexer:
             if kind == "REG":
                 phrase = table.get(phrase_key(value))
                 kind = phrase.kind if phrase else "WORD"
+            mention = mentions.get(pos)
+            # a condition, drug or procedure longer than the regex's token wins; at equal length a
+            # registry concept or unit keeps its meaning ("hemoglobin" the lab, not a disorder)
+            if mention is not None and (mention.end > end or (mention.end == end and kind not in ("CONCEPT", "UNIT"))):
+                kind, end = "CATEGORY", mention.end
+                value = text[pos:end]
             tokens.append(Token(kind, value, start_pos=pos, line=1, column=pos + 1, end_line=1,
                                 end_column=end + 1, end_pos=end))
             pos = end
@@ -196,7 +198,43 @@ class Lexer:
             tokens = self._merge_spelled_numbers(tokens)
         tokens = self._merge_spaced_thousands(tokens, text)
         self._retype(tokens)
+        if mentions:
+            tokens = self._elided(tokens, text)
         return tokens
+
+    def _elided(self, tokens: list[Token], text: str) -> list[Token]:
+        """`heart and kidney failure`, `breast or ovarian cancer`, `type 1 or type 2 diabetes`: words
+        before a conjunction that, with the last word of the condition after it, name a vocabulary
+        entry of the same kind become that entry (the token's value is the phrase meant)."""
+        vocab = self.vocabulary
+        out = list(tokens)
+        for k in range(len(out) - 1, 1, -1):
+            tok = out[k]
+            if tok.type != "CATEGORY" or (key := vocab.key_of(tok.value)) is None:
+                continue
+            kind = getattr(vocab.category(key), "category", None)
+            head = tok.value.split()[-1]
+            j = k - 1
+            while j >= 1 and out[j].type in ("AND", "OR", "SLASH", "COMMA"):
+                found = None
+                for width in (2, 1):
+                    words = out[j - width:j] if j - width >= 0 else []
+                    if len(words) != width or any(w.type not in ("WORD", "NUMBER") for w in words):
+                        continue
+                    phrase = f"{text[words[0].start_pos:words[-1].end_pos]} {head}"
+                    other = vocab.key_of(phrase)
+                    if other is not None and vocab.key_of(text[words[0].start_pos:words[-1].end_pos]) is None \
+                            and getattr(vocab.category(other), "category", None) == kind:
+                        found = (width, phrase)
+                        break
+                if found is None:
+                    break
+                width, phrase = found
+                first, last = out[j - width], out[j - 1]
+                out[j - width:j] = [Token("CATEGORY", phrase, start_pos=first.start_pos, line=1, column=first.column,
+                                          end_line=1, end_column=last.end_column, end_pos=last.end_pos)]
+                j = j - width - 1
+        return out
 
     @staticmethod
     def _merge_spelled_numbers(tokens: list[Token]) -> list[Token]:
@@ -273,6 +311,9 @@ class Lexer:
     def phrase(self, token: Token) -> Phrase | None:
         if token.type == "UNIT" and token.value.lower() in self.unit_words:
             return Phrase("UNIT", (self.unit_words[token.value.lower()],))
+        if token.type == "CATEGORY":
+            key = self.vocabulary.key_of(token.value)
+            return Phrase("CATEGORY", (key,)) if key is not None else None
         return self.table.get(phrase_key(token.value))
 
 

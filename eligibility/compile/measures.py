@@ -41,7 +41,9 @@ class Builder:
         units = [v.unit for v in vals if v.unit is not None]     # "0.3-1.0 IU/kg": one unit for both
         if phrase is None or phrase.kind != "CATEGORY" or not units or any(v.bad_unit for v in vals):
             return ()
-        category = self.registry.categories[phrase.ids[0]]
+        category = self.lexer.vocabulary.category(phrase.ids[0])
+        if category is None:
+            return ()
         synonyms = self.registry.concept_synonyms
         ids = tuple(dict.fromkeys(i for name in (category.name, *category.synonyms)
                                   for i in synonyms.get(normalize_phrase(f"{name} dose"), ())))

@@ -1,6 +1,8 @@
 """The pieces a criterion is assembled from, the words the assembler reads, and small helpers on them."""
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 
 from lark import Token
@@ -17,6 +19,40 @@ his her those these this must should will shall can may also only all other such
 transaminase transaminases aminotransferase aminotransferases liver enzymes enzyme consent informed signing signed
 enrolment enrollment randomization randomisation inclusion date timepoint
 """.split())
+# relatives' conditions are not in the patient's record: such a mention stays for a reviewer
+FAMILY = re.compile(r"\b(family|familial|first[- ]degree|relatives?|parents?|siblings?|mother|father)\b[^.;]*?\b(history|of|with)\b",
+                    re.IGNORECASE)
+# Words that change whose or what a named condition, drug or procedure is about: beside them the
+# mention is not the patient's own record (an allergy to a drug is not taking it; a planned
+# procedure has not been done), so the words are never split off as a mere qualifier.
+RELATIONS = frozenset("""
+allergy allergies allergic hypersensitivity hypersensitive intolerance intolerant contraindication
+contraindications contraindicated sensitivity reaction reactions anaphylaxis family familial relative relatives
+mother mothers father fathers parent parents sibling siblings partner partners spouse child children offspring
+risk risks suspected suspicion suspect possible probable likely rule prevention preventive prophylaxis
+prophylactic vaccine vaccines vaccination vaccinated immunization immunized screening planned plan plans
+planning scheduled schedule candidate candidates eligible indication indicated requiring require requires
+required need needs needing awaiting waiting list willing unwilling able unable refuse refuses refused
+contact exposure exposed caregiver caregivers donor donors except other than excluding besides instead
+switch switching discontinue discontinued discontinuation stop stopped stopping withdrawal withdraw free
+resolved cured remission treated successfully
+""".split())
+# Words that only qualify a condition, drug or procedure named beside them (how severe, how active,
+# since when, how taken): the thing named is still necessary, so the words become a manual part
+# beside its has node.  Any other word (a noun that may name something else: "heart" in "heart and
+# kidney failure", "antibody positive") keeps the whole term for a reviewer.
+QUALIFIERS = frozenset("""
+uncontrolled controlled poorly well inadequately adequately severe moderate mild moderately severely mildly
+serious significant clinically relevant symptomatic asymptomatic active inactive chronic acute subacute
+recurrent recurring relapsed relapsing refractory resistant progressive progressing persistent permanent
+paroxysmal intermittent new newly onset diagnosed untreated unstable stable decompensated compensated advanced
+metastatic localized locally invasive early late stage grade class nyha type degree high low dose
+concomitant concurrent ongoing regular regularly daily chronically long term short longterm
+systemic oral orally inhaled intravenous iv subcutaneous topical maintenance monotherapy combination
+primary secondary major minor complicated uncomplicated severity disease duration episode episodes attack
+attacks i ii iii iv v
+""".split())
+QUALIFIED = "qualifies the condition, drug or procedure beside it, which the data cannot show; needs a reviewer"
 NEGATIONS = frozenset({"no", "not", "without", "non", "never", "none", "absence", "free", "lack"})
 EXCLUSION_MARKERS = frozenset({"excluded", "exclusion", "prohibited", "disallowed", "forbidden"})
 SEXES = frozenset({"male", "males", "female", "females", "men", "women", "man", "woman", "boys", "girls"})

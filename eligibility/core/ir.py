@@ -68,10 +68,13 @@ class Range(_Node):
 
 class Has(_Node):
     kind: Literal["has"] = "has"
-    category: Literal["condition", "medication", "status"]
+    category: Literal["condition", "medication", "procedure", "status"]
     code: str
     label: str
     within: Duration | None = None
+    # the code sets the node matches, by system ("icd10cm", "snomed", "atc", "rxnorm", "omop",
+    # "icd10pcs"); in a hierarchical system (ICD-10-CM, ATC) a code stands for everything below it
+    codes: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
 
 class Manual(_Node):

@@ -36,10 +36,16 @@ class Patient:
     row: int                                     # 1-based position in the input (data row number)
     measurements: dict[str, Value] = field(default_factory=dict)    # concept id -> value
     uln: dict[str, float] = field(default_factory=dict)             # concept id -> patient's ULN
-    # Registry condition ids known present.  None: nothing is known (unknown);
-    # a set lists everything known (absent means FALSE).
+    # Condition keys known present: registry ids and code keys ("icd10cm:I25.1" with every
+    # ancestor, "snomed:<code>", "omop:<id>"; eligibility.registry.codes).  None: nothing is
+    # known (unknown); a set lists everything known (absent means FALSE).
     conditions: frozenset[str] | None = None
-    condition_onset: dict[str, date] = field(default_factory=dict)
+    condition_onset: dict[str, date] = field(default_factory=dict)     # key -> earliest onset
+    condition_latest: dict[str, date] = field(default_factory=dict)    # key -> latest record date
+    # Procedure keys (registry ids, "snomed:<code>", "icd10pcs:<code>", ...) with the date each was
+    # last performed; None = procedures not recorded (unknown), a set lists everything known.
+    procedures: frozenset[str] | None = None
+    procedure_dates: dict[str, date] = field(default_factory=dict)
     # ATC codes (and lower-case ingredient names) of current medications; None = unknown.
     medications: frozenset[str] | None = None
     statuses: dict[str, bool | Invalid] = field(default_factory=dict)  # pregnancy, breastfeeding, ...

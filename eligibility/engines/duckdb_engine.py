@@ -17,6 +17,7 @@ the summary.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import sys
@@ -55,6 +56,31 @@ def _header(path: Path) -> tuple[list[str], str]:
     if first.count('"') % 2:
         raise _Fallback(f"{path.name}: header line has a quoted line break")
     return next(csv.reader([first], delimiter=delimiter)), delimiter
+
+
+def unsupported_nodes(trial_json: str) -> str | None:
+    """What of the trial the SQL does not match as the readers do, named for the run's note; None if nothing.
+
+    Procedures and conditions named by an ICD-10-CM code-book term (keys `icd10cm:...`) are matched
+    through the vocabulary (codes with their hierarchy, display names) by the Python readers only.
+    """
+    found: set[str] = set()
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if node.get("kind") == "has":
+                if node.get("category") == "procedure":
+                    found.add("procedures")
+                elif ":" in str(node.get("code", "")):
+                    found.add("code-book conditions")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(trial_json))
+    return " and ".join(sorted(found)) or None
 
 
 class _Fallback(Exception):
@@ -171,6 +197,8 @@ def screen_duckdb(trial: Trial | PreparedTrial, source_paths: list[Path], *, out
         reason = f"{'/'.join(sorted(formats))} data is read by the Python engine"
     elif fmt != "csv":
         reason = "--format jsonl carries full explanations, which the Python engine writes"
+    elif (kinds := unsupported_nodes(prepared.json)):
+        reason = f"the trial asks for {kinds}, which the Python engine matches"
     sql = None
     notes: list[str] = []
     con = _connect()
@@ -233,15 +261,16 @@ def _long_query(con, trial: Trial, folder: Path, fmt: str, *, as_of: date, lookb
                 registry: Registry) -> str:
     """The OMOP-schema query over views of a Synthea/OMOP folder, rows in the person file's order."""
     from eligibility.sql.query import trial_to_sql
-    from eligibility.engines.long_views import missing_tables, register_long_views
+    from eligibility.engines.long_views import missing_tables, register_long_views, register_mappings
 
     register_long_views(con, folder, fmt, registry=registry)
     missing = missing_tables(con)
     if missing:
         # an absent file means "not known", which the SQL would read as "none": the readers decide
         raise _Fallback(f"{folder} has no {' / '.join(missing)} file")
+    register_mappings(con, registry)
     sql = trial_to_sql(trial, dialect="duckdb", schema="omop", table=None, as_of=as_of,
-                       lookback_days=lookback_days)
+                       lookback_days=lookback_days, registry=registry, condition_map=True)
     return (f"SELECT q.* FROM ({sql}) AS q JOIN (SELECT CAST(person_id AS VARCHAR) AS pid, "
             f"row_number() OVER () AS input_row FROM person) AS o ON CAST(q.patient_id AS VARCHAR) = o.pid "
             f"ORDER BY o.input_row")

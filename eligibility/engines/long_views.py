@@ -54,7 +54,10 @@ TABLES: dict[str, dict[str, str]] = {
                     "unit_source_value": "VARCHAR", "value_source_value": "VARCHAR"},
     "condition_occurrence": {"person_id": "VARCHAR", "condition_concept_id": "BIGINT",
                              "condition_start_date": "DATE", "condition_end_date": "DATE",
-                             "condition_source_value": "VARCHAR"},
+                             "condition_source_value": "VARCHAR",
+                             # not a CDM column: the record's display name where the export has one
+                             # (Synthea DESCRIPTION); OMOP names come from CONCEPT
+                             "condition_display": "VARCHAR"},
     "drug_exposure": {"person_id": "VARCHAR", "drug_concept_id": "BIGINT", "drug_exposure_start_date": "DATE",
                       "drug_exposure_end_date": "DATE", "days_supply": "INTEGER", "drug_source_value": "VARCHAR"},
     "concept": {"concept_id": "BIGINT", "concept_name": "VARCHAR", "domain_id": "VARCHAR",
@@ -220,7 +223,8 @@ def _synthea_views(con, folder: Path, registry: Registry) -> None:
         con.execute(f"""CREATE OR REPLACE VIEW condition_occurrence AS
             SELECT {_typed(c['patient'], 'VARCHAR')} AS person_id, COALESCE(m.concept_id, 0) AS condition_concept_id,
                    {_typed(c['start'], 'DATE')} AS condition_start_date, {_typed(_col(c, 'stop'), 'DATE')} AS condition_end_date,
-                   {_typed(c['code'], 'VARCHAR')} AS condition_source_value
+                   {_typed(c['code'], 'VARCHAR')} AS condition_source_value,
+                   {_typed(_col(c, 'description'), 'VARCHAR')} AS condition_display
             FROM {scan} AS s LEFT JOIN _elig_snomed AS m ON m.map_code = TRIM(s.{c['code']})""")
 
     path = find_table(folder, "medications")
@@ -287,13 +291,13 @@ def register_mappings(con, registry: Registry | None = None) -> None:
     codes = code_map(registry)
     m_pairs = con.execute("SELECT DISTINCT COALESCE(measurement_concept_id, 0), COALESCE(measurement_source_value, '')"
                           " FROM measurement").fetchall()
-    c_pairs = con.execute("SELECT DISTINCT COALESCE(condition_concept_id, 0), COALESCE(condition_source_value, '')"
-                          " FROM condition_occurrence").fetchall()
+    c_pairs = con.execute("SELECT DISTINCT COALESCE(condition_concept_id, 0), COALESCE(condition_source_value, ''),"
+                          " COALESCE(condition_display, '') FROM condition_occurrence").fetchall()
     d_pairs = con.execute("SELECT DISTINCT COALESCE(drug_concept_id, 0), COALESCE(drug_source_value, '')"
                           " FROM drug_exposure").fetchall()
     u_pairs = con.execute("SELECT DISTINCT COALESCE(unit_concept_id, 0), COALESCE(unit_source_value, '')"
                           " FROM measurement").fetchall()
-    concepts = _ConceptView(con, {c for c, _ in c_pairs} | {d for d, _ in d_pairs} | {u for u, _ in u_pairs})
+    concepts = _ConceptView(con, {c for c, _, _ in c_pairs} | {d for d, _ in d_pairs} | {u for u, _ in u_pairs})
 
     measurements = []
     for cid, source in m_pairs:
@@ -314,9 +318,9 @@ def register_mappings(con, registry: Registry | None = None) -> None:
             conversions.append((concept, unit_id, source, unit, conv.scale if conv else None,
                                 conv.offset if conv else None, low, high, problem))
     conditions = []
-    for cid, source in c_pairs:
-        ids, label = condition_ids(codes, str(cid), source, concepts)
-        conditions += [(cid, source, category, label) for category in ids]
+    for cid, source, display in c_pairs:
+        ids, label = condition_ids(codes, str(cid), source, concepts, display or None)
+        conditions += [(cid, source, display, category, label) for category in ids]
     drugs = []
     for cid, source in d_pairs:
         _, rxnorm, text = drug_identity(str(cid), source, concepts)
@@ -327,8 +331,8 @@ def register_mappings(con, registry: Registry | None = None) -> None:
          "code VARCHAR", measurements),
         ("elig_unit_conversion", 'concept VARCHAR, unit_concept_id BIGINT, unit_source_value VARCHAR, unit VARCHAR, '
          'scale DOUBLE, "offset" DOUBLE, plausible_low DOUBLE, plausible_high DOUBLE, problem VARCHAR', conversions),
-        ("elig_condition_map", "condition_concept_id BIGINT, condition_source_value VARCHAR, category VARCHAR, "
-         "code VARCHAR", conditions),
+        ("elig_condition_map", "condition_concept_id BIGINT, condition_source_value VARCHAR, "
+         "condition_display VARCHAR, category VARCHAR, code VARCHAR", conditions),
         ("elig_drug_map", "drug_concept_id BIGINT, drug_source_value VARCHAR, token VARCHAR", drugs),
     ):
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} ({columns})")

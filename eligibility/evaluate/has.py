@@ -9,6 +9,7 @@ from eligibility.evaluate import explain as words
 from eligibility.evaluate.category_rules import broader_codes, other_sexes
 from eligibility.core.ir import Has
 from eligibility.core.patient import Patient
+from eligibility.registry.codes import node_keys
 from eligibility.registry.concepts import normalize_phrase
 
 F, T, U, R = 0, 1, 2, 3
@@ -21,19 +22,27 @@ def build_has(builder, node: Has):
     code = node.code
     cat = registry.categories.get(code)
     label = cat.name if cat else (node.label or code)
+    # a registry entry is matched by its id: the readers map each record to the ids it means (by
+    # code, code prefix or display name), as the SQL does; a code-book entry (icd10cm:...) by its
+    # codes, which the records carry with their ancestors
+    keys = frozenset({code}) if cat is not None else node_keys(code, node.codes)
     if code in _SEX:
         fn, ex = _sex(_SEX[code])
     elif node.category == "medication":
         fn, ex = _medication(builder, code, label)
     elif node.category == "status":
-        fn, ex = _status(code, label, other_sexes(cat))
+        # a status is current: only its own id (an open episode, a list naming it) says yes, never
+        # the code keys of past records (an old pregnancy's O-codes)
+        fn, ex = _status(code, frozenset({code}), label, other_sexes(cat))
+    elif node.category == "procedure":
+        fn, ex = _listed(code, keys, label, _PROCEDURES)
     else:
-        fn, ex = _condition(code, label, other_sexes(cat))
+        fn, ex = _listed(code, keys, label, _CONDITIONS, other_sexes(cat))
     duration = node.qualifiers.get("duration_at_least")
     if node.within is None and duration is None:
         return fn, ex
-    if node.category == "condition" and code not in _SEX:
-        return _timed(builder, code, label, node, fn, ex)
+    if node.category in ("condition", "procedure") and code not in _SEX:
+        return _timed(builder, keys, label, node, fn, ex)
     if node.category == "medication" and duration is None:
         return fn, ex          # a current medication list answers "within" any window ending today
     note = words.qualifier_text("duration_at_least", duration) if duration else \
@@ -67,39 +76,53 @@ def _not_applicable(label: str, sex: str) -> tuple[int, list[str]]:
     return F, [f"{label}: not applicable ({sex})"]
 
 
-def _condition(code: str, label: str, excluded: tuple[str, ...] = ()):
+class _Records:
+    """Where a kind of record lives on the Patient, and how explanations name its list."""
+
+    def __init__(self, items: str, first: str, latest: str, noun: str) -> None:
+        self.items, self.first, self.latest, self.noun = items, first, latest, noun
+
+
+_CONDITIONS = _Records("conditions", "condition_onset", "condition_latest", "conditions")
+_PROCEDURES = _Records("procedures", "procedure_dates", "procedure_dates", "procedures")
+
+
+def _listed(code: str, keys: frozenset[str], label: str, kind: _Records, excluded: tuple[str, ...] = ()):
     # order: the item's own yes/no column, a list naming it, a sex it cannot apply to, the rest of the list
+    items = kind.items
+
     def fn(p: Patient) -> int:
         s = p.statuses.get(code)
         if s is not None:
             return (T if s else F) if s.__class__ is bool else U
-        c = p.conditions
+        c = getattr(p, items)
         if c is None:
             return F if p.sex in excluded else U
-        return T if code in c else F
+        return F if keys.isdisjoint(c) else T
 
     def ex(p: Patient, detail: bool):
         s = p.statuses.get(code)
         if s is not None:
             return _column(s, label)
-        if p.conditions is None:
+        c = getattr(p, items)
+        if c is None:
             if p.sex in excluded:
                 return _not_applicable(label, p.sex)
-            return U, [f"{label}: conditions not recorded"]
-        if code in p.conditions:
-            return T, [f"{label} on the conditions list"]
-        return F, [f"no {label} on the conditions list"]
+            return U, [f"{label}: {kind.noun} not recorded"]
+        if not keys.isdisjoint(c):
+            return T, [f"{label} on the {kind.noun} list"]
+        return F, [f"no {label} on the {kind.noun} list"]
     return fn, ex
 
 
-def _status(code: str, label: str, excluded: tuple[str, ...] = ()):
+def _status(code: str, keys: frozenset[str], label: str, excluded: tuple[str, ...] = ()):
     # a diagnosis list never says "not pregnant"; a known sex the status cannot apply to does
     def fn(p: Patient) -> int:
         s = p.statuses.get(code)
         if s is not None:
             return (T if s else F) if s.__class__ is bool else U
         c = p.conditions
-        if c is not None and code in c:
+        if c is not None and not keys.isdisjoint(c):
             return T
         return F if p.sex in excluded else U
 
@@ -107,7 +130,7 @@ def _status(code: str, label: str, excluded: tuple[str, ...] = ()):
         s = p.statuses.get(code)
         if s is not None:
             return _column(s, label)
-        if p.conditions is not None and code in p.conditions:
+        if p.conditions is not None and not keys.isdisjoint(p.conditions):
             return T, [f"{label} on the conditions list"]
         if p.sex in excluded:
             return _not_applicable(label, p.sex)
@@ -175,9 +198,14 @@ def _medication(builder, code: str, label: str):
     return fn, ex
 
 
-def _timed(builder, code: str, label: str, node: Has, fn, ex):
-    """A condition with a time window or a minimum duration: checked against its onset date when known."""
+def _timed(builder, keys: frozenset[str], label: str, node: Has, fn, ex):
+    """A condition or procedure with a time window or a minimum duration, checked against its dates.
+
+    A window ("within the past 6 months") asks whether the latest record falls in it; a minimum
+    duration ("for at least 3 years") asks how long ago the first one was.
+    """
     as_of = builder.as_of
+    kind = _PROCEDURES if node.category == "procedure" else _CONDITIONS
     within = node.within.value * _DAYS[node.within.unit] if node.within else None
     duration = node.qualifiers.get("duration_at_least")
     at_least = duration.value * _DAYS[duration.unit] if duration else None
@@ -185,12 +213,19 @@ def _timed(builder, code: str, label: str, node: Has, fn, ex):
            (" and " if node.within and duration else "") + \
            (f"for at least {words.duration_text(duration)}" if duration else "")
 
+    def dates(p: Patient):
+        first = [d for k, d in getattr(p, kind.first).items() if k in keys]
+        latest = [d for k, d in getattr(p, kind.latest).items() if k in keys] or first
+        return (min(first) if first else None), (max(latest) if latest else None)
+
     def timing(p: Patient) -> int:
-        onset = p.condition_onset.get(code)
-        if onset is None or p.statuses.get(code) is not None:
+        if p.statuses.get(node.code) is not None:
             return R
-        days = (as_of - onset).days
-        ok = (within is None or days <= within + 1e-9) and (at_least is None or days >= at_least - 1e-9)
+        first, last = dates(p)
+        if (within is not None and last is None) or (at_least is not None and first is None):
+            return R
+        ok = (within is None or (as_of - last).days <= within + 1e-9) and \
+             (at_least is None or (as_of - first).days >= at_least - 1e-9)
         return T if ok else F
 
     def timed_fn(p: Patient) -> int:
@@ -202,8 +237,11 @@ def _timed(builder, code: str, label: str, node: Has, fn, ex):
         if c != T:
             return c, texts
         t = timing(p)
-        onset = p.condition_onset.get(code)
+        first, last = dates(p)
         if t == R:
-            return R, texts + [f"{label}: onset date not recorded (needed: {need})"]
-        return t, texts + [f"{label} since {onset.isoformat()} ({(as_of - onset).days} days; needed: {need})"]
+            what = "onset date" if kind is _CONDITIONS else "date"
+            return R, texts + [f"{label}: {what} not recorded (needed: {need})"]
+        shown = last if within is not None else first
+        word = "last recorded" if within is not None else "since"
+        return t, texts + [f"{label} {word} {shown.isoformat()} ({(as_of - shown).days} days; needed: {need})"]
     return timed_fn, timed_ex

@@ -227,7 +227,8 @@ class _Reader:
         for coding in _codings(r.get("code")):
             system = _CONDITION_SYSTEMS.get(_text(coding.get("system")))
             if system and _text(coding.get("code")):
-                found = self.asm.codes.conditions(system, coding["code"])
+                found = self.asm.codes.conditions(system, coding["code"],
+                                                  _text(coding.get("display")) or _text(_dict(r.get("code")).get("text")))
                 label = label or f"{system} {coding['code']}"
                 if found and not ids:
                     label = f"{system} {coding['code']}"

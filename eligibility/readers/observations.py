@@ -34,6 +34,8 @@ from math import isfinite
 from eligibility.core.errors import UnitError
 from eligibility.core.patient import Invalid, Measurement, Patient, completed_years, record_birth_ages
 from eligibility.registry.concepts import Ingredient, Registry
+from eligibility.registry.codes import code_keys, display_keys
+from eligibility.registry.vocabulary import vocabulary
 from eligibility.registry.conversion import Conversion
 from eligibility.registry.units import conversion, display_unit
 
@@ -78,6 +80,9 @@ def years_between(start: date, end: date) -> float:
     return (end - start).days / 365.25
 
 
+_SYSTEM_KEYS = {"ICD10": "icd10cm", "SNOMED": "snomed", "OMOP": "omop"}
+
+
 def _words(text: str) -> str:
     return " " + re.sub(r"[^a-z0-9]+", " ", text.lower()).strip() + " "
 
@@ -86,6 +91,7 @@ class CodeMap:
     """Code -> registry id tables, built once per registry."""
 
     def __init__(self, registry: Registry) -> None:
+        self.registry = registry
         self.loinc = registry.concept_by_loinc
         self.omop_measurement = registry.concept_by_omop
         self.snomed: dict[str, tuple[str, ...]] = {}
@@ -100,6 +106,7 @@ class CodeMap:
                 self.omop_condition[code] = (*self.omop_condition.get(code, ()), cat.id)
             self.icd10 += [(prefix.replace(".", "").upper(), cat.id) for prefix in cat.icd10]
         self.rxnorm = registry.ingredient_by_rxnorm
+        self.vocabulary = vocabulary(registry)
         names = sorted(registry.ingredient_by_name, key=len, reverse=True)
         self._by_words = {_words(n).strip(): registry.ingredient_by_name[n] for n in names}
         self._ingredient_re = re.compile(
@@ -119,7 +126,24 @@ class CodeMap:
         """A product applied where it acts (cream, eye drops, inhaler): not its ingredient's systemic ATC."""
         return bool(text and self._local_re is not None and self._local_re.search(_words(text)))
 
-    def conditions(self, system: str, code: str) -> tuple[str, ...]:
+    def conditions(self, system: str, code: str, display: str | None = None) -> tuple[str, ...]:
+        """Keys of a condition record (eligibility.registry.codes): the registry ids its code maps to,
+        then its code keys and what its display name means; empty when none of that is known."""
+        ids = self._registry_ids(system, code)
+        keys = dict.fromkeys(ids)
+        for cid in ids:
+            keys.update(dict.fromkeys(sorted(self.registry.broader.get(cid, ()))))
+        meaning = display_keys(self.vocabulary, display) if display else set()
+        name = _SYSTEM_KEYS.get(system)
+        known_code = name == "icd10cm" and self.vocabulary.is_icd_code(code)
+        if not ids and not meaning and not known_code:
+            return ()
+        if name:
+            keys.update(dict.fromkeys(sorted(code_keys(name, code))))
+        keys.update(dict.fromkeys(sorted(meaning)))
+        return tuple(keys)
+
+    def _registry_ids(self, system: str, code: str) -> tuple[str, ...]:
         code = code.strip()
         if system == "SNOMED":
             return self.snomed.get(code, ())
@@ -173,6 +197,7 @@ class LongAssembler:
         # pid -> concept -> (sort day, stamp, Invalid, day or None)
         self._invalid: dict[str, dict[str, tuple]] = {}
         self._conditions: dict[str, dict[str, tuple[date | None, str]]] = {}
+        self._latest: dict[str, dict[str, date]] = {}     # pid -> key -> latest record date
         self._statuses: dict[str, set[str]] = {}
         self._meds: dict[str, set[str]] = {}
         self._problems: dict[str, list[str]] = {}
@@ -264,15 +289,22 @@ class LongAssembler:
             self._problems.setdefault(pid, []).append(f"{code}: start {start!r} is not a date; onset unknown")
         end = parse_day(stop)
         ongoing = end is None or end >= self.as_of
+        statuses = [cid for cid in ids if (cat := self.registry.categories.get(cid)) is not None
+                    and cat.category == "status"]
+        if statuses:
+            # a pregnancy or breastfeeding record says something only while open; its codes are
+            # not a condition history
+            if ongoing:
+                self._statuses.setdefault(pid, set()).update(statuses)
+            return
         for cid in ids:
-            if self.registry.categories[cid].category == "status":
-                if ongoing:
-                    self._statuses.setdefault(pid, set()).add(cid)
-                continue
             known = self._conditions.setdefault(pid, {})
             prev = known.get(cid)
             if prev is None or (begin is not None and (prev[0] is None or begin < prev[0])):
                 known[cid] = (begin, code)
+            latest = self._latest.setdefault(pid, {})
+            if begin is not None and (cid not in latest or begin > latest[cid]):
+                latest[cid] = begin
 
     def medication(self, pid: str, rxnorm: str | None, text: str | None, start: str | None, stop: str | None,
                    unknown: Counter) -> None:
@@ -302,6 +334,7 @@ class LongAssembler:
         if self.conditions_known:
             patient.conditions = frozenset(conditions)
             patient.condition_onset = {cid: onset for cid, (onset, _) in conditions.items() if onset is not None}
+            patient.condition_latest = self._latest.pop(pid, {})
             # Only an open episode says something: no pregnancy code does not establish
             # that someone is not pregnant (docs/patient-data.md §4), so absence stays unknown.
             for status in statuses:

@@ -193,13 +193,14 @@ def _measurements(asm: LongAssembler, path: Path, concepts: _Concepts, table: st
     asm.unknown(unknown, "OMOP")
 
 
-def condition_ids(codes, cid: str, source: str, concepts) -> tuple[tuple[str, ...], str]:
-    """Registry ids of a condition row (OMOP concept id, its SNOMED code, or the source value) and a label."""
-    ids = list(codes.conditions("OMOP", cid))
-    label = f"OMOP {cid}"
+def condition_ids(codes, cid: str, source: str, concepts, display: str | None = None) -> tuple[tuple[str, ...], str]:
+    """Keys of a condition row (OMOP concept id, its SNOMED / ICD-10-CM code, the source value, the concept's
+    name or the record's own display name) and a label."""
     known = concepts.get(_int(cid))
-    if known is not None and known[1] == "SNOMED":
-        ids += codes.conditions("SNOMED", known[2])
+    ids = list(codes.conditions("OMOP", cid, display or (known[0] if known is not None else None)))
+    label = f"OMOP {cid}"
+    if known is not None and known[1] in ("SNOMED", "ICD10CM"):
+        ids += codes.conditions("SNOMED" if known[1] == "SNOMED" else "ICD10", known[2])
     if source:
         system = "ICD10" if _ICD10.match(source) else "SNOMED"
         found = codes.conditions(system, source)

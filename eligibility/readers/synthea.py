@@ -105,7 +105,7 @@ def _system(text: str) -> str:
 
 
 def _conditions(asm: LongAssembler, path: Path) -> None:
-    cols, rows = open_table(path, ("start", "patient", "code"), ("stop", "system"))
+    cols, rows = open_table(path, ("start", "patient", "code"), ("stop", "system", "description"))
     asm.conditions_known = True
     unknown: Counter = Counter()
     for row in rows:
@@ -113,7 +113,7 @@ def _conditions(asm: LongAssembler, path: Path) -> None:
         if not code:
             continue
         system = _system(cell(row, cols["system"])) if cols["system"] >= 0 else "SNOMED"
-        ids = asm.codes.conditions(system, code)
+        ids = asm.codes.conditions(system, code, cell(row, cols["description"]) if cols["description"] >= 0 else None)
         if not ids:
             unknown[f"{system} {code}"] += 1
             continue

@@ -14,6 +14,8 @@ from functools import lru_cache
 from eligibility.core.errors import UnitError
 from eligibility.core.patient import Invalid, Measurement
 from eligibility.registry.concepts import Registry, normalize_phrase
+from eligibility.registry.codes import code_keys, display_keys
+from eligibility.registry.vocabulary import vocabulary as terms
 from eligibility.registry.conversion import Conversion
 from eligibility.registry.units import ULN, conversion, display_unit
 
@@ -213,18 +215,31 @@ def list_items(cell: str) -> list[str] | None:
 
 
 def condition_ids(item: str, registry: Registry, vocab: Vocabulary) -> set[str]:
-    """Registry condition/status ids an item of a conditions list names (empty: not known)."""
+    """Keys of an item of a conditions list (empty: not known): the registry condition/status ids it
+    names, as the SQL reads them (eligibility.sql.cells), plus the code keys that code-book conditions
+    are matched by (eligibility.registry.codes): an ICD-10-CM code with its ancestors, or what an
+    unlisted name means in the vocabulary."""
     found = vocab.list_names.get(normalize_phrase(item))
     if found is not None and registry.categories[found].category != "medication":
-        return {found}
+        return {found, *registry.broader.get(found, ())}
     code = item.strip().upper()
     ids: set[str] = set()
     if _ICD10.match(code):
         for cat in registry.categories.values():
             if cat.category != "medication" and any(code.startswith(p.upper()) for p in cat.icd10):
                 ids.add(cat.id)
+        ids |= {b for i in ids for b in registry.broader.get(i, ())}
+        if ids or terms(registry).is_icd_code(code):
+            ids |= code_keys("icd10cm", code)
     elif code.isdigit():
         ids = {cat.id for cat in registry.categories.values() if code in cat.snomed}
+        ids |= {b for i in ids for b in registry.broader.get(i, ())}
+        if ids:
+            ids.add(f"snomed:{code}")
+    else:
+        # the registry's own ids come from whole names only, as in SQL; within a longer name the
+        # vocabulary gives code keys, which only code-book (icd10cm:...) entries are matched by
+        ids = {k for k in display_keys(terms(registry), item) if ":" in k}
     return ids
 
 

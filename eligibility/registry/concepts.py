@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from eligibility.core.errors import RegistryError
+from eligibility.registry.files import PACKAGED_FILES
 
 
 class Affine(BaseModel):
@@ -51,13 +52,16 @@ class Category(BaseModel):
     model_config = ConfigDict(frozen=True)
     id: str
     name: str
-    category: Literal["condition", "status", "medication"]
+    category: Literal["condition", "status", "medication", "procedure"]
     synonyms: tuple[str, ...] = ()
     snomed: tuple[str, ...] = ()
     icd10: tuple[str, ...] = ()
     omop: tuple[int, ...] = ()
     atc: tuple[str, ...] = ()
+    rxnorm: tuple[str, ...] = ()
+    icd10pcs: tuple[str, ...] = ()
     members: tuple[str, ...] = ()
+    broader: tuple[str, ...] = ()      # ids of broader entries of the same file (kidney -> organ transplant)
     # sexes the category can apply to (empty: any); a patient of another known sex is FALSE
     # unless the data says otherwise (docs/patient-data.md §4)
     sexes: tuple[Literal["female", "male"], ...] = ()
@@ -67,6 +71,7 @@ class Ingredient(BaseModel):
     model_config = ConfigDict(frozen=True)
     name: str
     atc: str
+    atc_other: tuple[str, ...] = ()
     rxnorm: tuple[str, ...] = ()
     synonyms: tuple[str, ...] = ()
 
@@ -82,6 +87,8 @@ class Registry(BaseModel):
     concepts: dict[str, Concept]
     categories: dict[str, Category]
     ingredients: dict[str, Ingredient]
+    # abbreviations with several clinical senses ("ms"): resolved from the trial's own words
+    ambiguous: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     units: dict[str, str] = Field(description="unit spelling (lower case) -> pint expression")
     canonical_units: dict[str, str]
     omop_units: dict[int, str] = Field(default_factory=dict, description="OMOP unit_concept_id -> unit spelling")
@@ -140,6 +147,48 @@ class Registry(BaseModel):
     def concept_by_omop(self) -> dict[int, str]:
         return {code: c.id for c in self.concepts.values() for code in c.omop}
 
+    @cached_property
+    def broader(self) -> dict[str, frozenset[str]]:
+        """id -> every broader condition/status/procedure entry (transitively).
+
+        Stated (`broader = [...]`) or implied by the code book: an entry all of whose ICD-10-CM codes
+        lie under codes of another entry is a kind of it (type 2 diabetes E11 under diabetes
+        mellitus E08-E13; breast cancer C50 under malignancy C).
+        """
+        by_code: dict[str, set[str]] = {}
+        for cat in self.categories.values():
+            if cat.category != "medication":
+                for code in cat.icd10:
+                    by_code.setdefault(code.replace(".", "").upper(), set()).add(cat.id)
+        direct: dict[str, set[str]] = {}
+        for cat in self.categories.values():
+            if cat.category == "medication":
+                continue
+            found = set(cat.broader)
+            if cat.icd10:
+                covers = None
+                for code in cat.icd10:
+                    flat = code.replace(".", "").upper()
+                    owners = {o for n in range(1, len(flat) + 1) for o in by_code.get(flat[:n], ())}
+                    covers = owners if covers is None else covers & owners
+                # an entry with the very same codes is a synonym, not a broader entry
+                # of the same kind only: a miscarriage (O03) is in the pregnancy chapter, but a
+                # pregnancy *status* is about now, not a history of any O-code
+                found |= {o for o in covers or () if o != cat.id and self.categories[o].category == cat.category
+                          and set(self.categories[o].icd10) != set(cat.icd10)}
+            direct[cat.id] = found
+        closed: dict[str, frozenset[str]] = {}
+        for start in direct:
+            seen: set[str] = set()
+            todo = list(direct[start])
+            while todo:
+                nxt = todo.pop()
+                if nxt not in seen and nxt != start:
+                    seen.add(nxt)
+                    todo.extend(direct.get(nxt, ()))
+            closed[start] = frozenset(seen)
+        return closed
+
     def drug_class_contains(self, class_id: str, atc_code: str, ingredient: str | None = None) -> bool:
         """Is a drug (by ATC code, or ingredient name) a member of the class?"""
         cls = self.categories[class_id]
@@ -155,17 +204,17 @@ class Registry(BaseModel):
         return sorted(self.units, key=lambda s: (-len(s), s))
 
 
-_SECTIONS = {"condition": "condition", "status": "status", "drug_class": "medication"}
+_SECTIONS = {"condition": "condition", "status": "status", "drug_class": "medication", "procedure": "procedure"}
 
 
 def _merge(base: dict, extra: dict) -> dict:
     merged = dict(base)
     for key, value in extra.items():
         if isinstance(value, list) and isinstance(merged.get(key), list):
-            index = {item.get("id", item.get("name")): n for n, item in enumerate(merged[key]) if isinstance(item, dict)}
+            index = {_ident(item): n for n, item in enumerate(merged[key]) if isinstance(item, dict)}
             items = list(merged[key])
             for item in value:
-                ident = item.get("id", item.get("name")) if isinstance(item, dict) else None
+                ident = _ident(item) if isinstance(item, dict) else None
                 if ident in index:
                     items[index[ident]] = item
                 else:
@@ -178,37 +227,82 @@ def _merge(base: dict, extra: dict) -> dict:
     return merged
 
 
-def _read_toml(path: Path | None) -> dict:
+def _ident(item: dict):
+    return item.get("id", item.get("name", item.get("text")))
+
+
+def _read_toml(path: Path | None, packaged: str = "registry.toml") -> tuple[dict, str, str]:
+    """(data, source name, text) of one registry file; a packaged file when `path` is None."""
     try:
         if path is None:
-            text = resources.files("eligibility").joinpath("data/registry.toml").read_text("utf-8")
-            source = "registry.toml"
+            resource = resources.files("eligibility").joinpath("data", packaged)
+            if not resource.is_file():
+                return {}, packaged, ""
+            text, source = resource.read_text("utf-8"), packaged
         else:
-            text = Path(path).read_text("utf-8")
-            source = str(path)
-        return tomllib.loads(text)
+            text, source = Path(path).read_text("utf-8"), str(path)
+        data = tomllib.loads(text)
     except OSError as exc:
-        raise RegistryError(f"{path}: cannot read registry file ({exc.strerror})", code="E-REGISTRY-READ") from None
+        raise RegistryError(f"{path}: cannot read registry file ({exc.strerror})", code="E-REGISTRY-READ",
+                            file=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
-        raise RegistryError(f"{source}: invalid TOML: {exc}", code="E-REGISTRY-TOML") from None
+        raise RegistryError(f"{source}: invalid TOML: {exc}", code="E-REGISTRY-TOML", file=source,
+                            line=getattr(exc, "lineno", None)) from None
+    for section, items in data.items():
+        if section in (*_SECTIONS, "concept", "ingredient", "ambiguous") and isinstance(items, list):
+            for item in items:
+                if isinstance(item, dict):
+                    item["__source__"] = (source, _line_of(text, item))
+    return data, source, text
+
+
+def _line_of(text: str, item: dict) -> int | None:
+    """Line of the entry's id (or name) in its file, for error messages."""
+    ident = _ident(item)
+    if not isinstance(ident, str):
+        return None
+    m = re.search(r'^\s*(id|name|text)\s*=\s*"' + re.escape(ident) + '"', text, flags=re.MULTILINE)
+    return text.count("\n", 0, m.start()) + 1 if m else None
+
+
+def _entry(model, item: dict, **extra):
+    fields = {k: v for k, v in item.items() if k != "__source__"}
+    try:
+        return model(**fields, **extra)
+    except (TypeError, ValueError) as exc:
+        source, line = item.get("__source__", ("registry", None))
+        where = f"{source}:{line}" if line else source
+        first = str(exc).splitlines()
+        detail = f"{first[0]}: {first[2].strip()}" if len(first) > 2 else (first[0] if first else type(exc).__name__)
+        raise RegistryError(f"{where}: invalid entry {_ident(item)!r}: {detail}", code="E-REGISTRY-ENTRY",
+                            file=source, line=line) from None
 
 
 def build_registry(*extra_files: Path) -> Registry:
-    data = _read_toml(None)
+    data: dict = {}
+    for name in PACKAGED_FILES:
+        data = _merge(data, _read_toml(None, name)[0])
     for path in extra_files:
-        data = _merge(data, _read_toml(path))
+        data = _merge(data, _read_toml(path)[0])
     try:
-        concepts = {c["id"]: Concept(**c) for c in data.get("concept", [])}
+        concepts = {c["id"]: _entry(Concept, c) for c in data.get("concept", [])}
         categories = {}
         for section, category in _SECTIONS.items():
             for entry in data.get(section, []):
-                categories[entry["id"]] = Category(category=category, **entry)
-        ingredients = {i["name"]: Ingredient(**i) for i in data.get("ingredient", [])}
+                categories[entry["id"]] = _entry(Category, entry, category=category)
+        ingredients = {i["name"]: _entry(Ingredient, i) for i in data.get("ingredient", [])}
+        ambiguous = {normalize_phrase(a["text"]): tuple(a["senses"]) for a in data.get("ambiguous", [])}
         units = {normalize_phrase(k): v for k, v in data.get("units", {}).items()}
+        for text, senses in ambiguous.items():
+            unknown = [s for s in senses if s not in categories]
+            if unknown:
+                raise RegistryError(f"ambiguous {text!r}: unknown senses {', '.join(unknown)}",
+                                    code="E-REGISTRY-ENTRY")
         return Registry(
             concepts=concepts,
             categories=categories,
             ingredients=ingredients,
+            ambiguous=ambiguous,
             units=units,
             canonical_units=data.get("canonical_units", {}),
             omop_units=data.get("omop_units", {}),
@@ -216,8 +310,8 @@ def build_registry(*extra_files: Path) -> Registry:
             omop_genders=data.get("omop_genders", {}),
             medication_forms=data.get("medication_forms", {}),
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RegistryError(f"invalid registry entry: {exc}".splitlines()[0], code="E-REGISTRY-ENTRY") from None
+    except KeyError as exc:
+        raise RegistryError(f"invalid registry entry: missing {exc}", code="E-REGISTRY-ENTRY") from None
 
 
 _DEFAULT: Registry | None = None

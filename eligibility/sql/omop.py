@@ -92,7 +92,14 @@ def _sex(registry: Registry) -> str:
 
 
 def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days: int,
-                schema_prefix: str | None = None) -> tuple[exp.Select, list[str]]:
+                schema_prefix: str | None = None, condition_map: bool = False) -> tuple[exp.Select, list[str]]:
+    """The per-person feature layer over OMOP CDM tables.
+
+    `condition_map`: the DuckDB engine's views carry `elig_condition_map`, each distinct condition
+    record's keys as the Python readers compute them (eligibility.engines.long_views); conditions
+    are then matched by joining it.  Without it (a warehouse), by codes: concept ids, SNOMED codes
+    and ICD-10-CM codes with their hierarchy.
+    """
     p = f"{schema_prefix}." if schema_prefix else ""
     day = f"CAST({_s(as_of.isoformat())} AS DATE)"
     window = f"CAST({_s((as_of - timedelta(days=lookback_days)).isoformat())} AS DATE)"
@@ -148,6 +155,11 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
             if cat is None or cat.category == "medication":
                 flags.append(f"FALSE AS f_{code}")
                 continue
+            if condition_map:
+                # a registry entry by its id, as eligibility.evaluate.has matches it
+                keys = [code]
+                flags.append(f"COALESCE(cm.category IN ({', '.join(map(_s, keys))}), FALSE) AS f_{code}")
+                continue
             tests = [f"c.condition_concept_id IN ({', '.join(map(str, cat.omop))})"] if cat.omop else []
             if cat.snomed:
                 snomed = ", ".join(map(_s, cat.snomed))
@@ -161,9 +173,13 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
                              f"'^[A-TV-Za-tv-z][0-9][0-9A-Za-z]([.][0-9A-Za-z]{{1,4}})?$') AND "
                              f"UPPER(REPLACE(c.condition_source_value, '.', '')) LIKE {_s(flat + '%')})")
             flags.append(f"COALESCE({' OR '.join(tests) or 'FALSE'}, FALSE) AS f_{code}")
+        join = ("JOIN elig_condition_map AS cm ON cm.condition_concept_id = COALESCE(c.condition_concept_id, 0) "
+                "AND cm.condition_source_value = COALESCE(c.condition_source_value, '') "
+                "AND cm.condition_display = COALESCE(c.condition_display, '')") if condition_map else \
+            f"LEFT JOIN {p}concept AS k ON k.concept_id = c.condition_concept_id"
         ctes.append(f"""crow AS (
   SELECT c.person_id, c.condition_start_date AS s, c.condition_end_date AS e, {', '.join(flags)}
-  FROM {p}condition_occurrence AS c LEFT JOIN {p}concept AS k ON k.concept_id = c.condition_concept_id
+  FROM {p}condition_occurrence AS c {join}
   WHERE c.condition_start_date IS NULL OR c.condition_start_date <= {day})""")
         aggs = []
         for code in cond_codes:

@@ -133,7 +133,7 @@ def render(query: exp.Expression, dialect: str) -> str:
 
 def trial_to_sql(trial: ir.Trial, *, dialect: str = "duckdb", schema: str = "wide", table: str | None = None,
                  as_of: date, lookback_days: int = 365, registry: Registry | None = None,
-                 header: list[str] | None = None) -> str:
+                 header: list[str] | None = None, condition_map: bool = False) -> str:
     """One query screening a warehouse table (schema 'wide') or OMOP CDM 5.4 tables (schema 'omop').
 
     For 'wide', `header` names the table's columns (as in a wide CSV: concept
@@ -150,7 +150,7 @@ def trial_to_sql(trial: ir.Trial, *, dialect: str = "duckdb", schema: str = "wid
         source, columns = wide_source(exp.to_table(table or "patients"), head, needs, registry=registry, as_of=as_of)
     elif schema == "omop":
         source, columns = omop_source(needs, registry=registry, as_of=as_of, lookback_days=lookback_days,
-                                      schema_prefix=table)
+                                      schema_prefix=table, condition_map=condition_map)
     else:
         raise ValueError(f"unknown schema {schema!r} (expected wide or omop)")
     return render(screening_query(trial, source, columns, registry=registry, order=False), dialect)

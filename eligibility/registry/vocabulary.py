@@ -1,0 +1,194 @@
+"""Conditions, drugs and procedures named in text: one Aho-Corasick automaton over every phrase.
+
+The phrases come from the registry's data files (conditions.toml, drugs.toml,
+procedures.toml and registry.toml: names, synonyms, abbreviations, ingredient
+and brand names) and from the ICD-10-CM code book (eligibility.registry.icd10cm:
+tens of thousands of titles and inclusion terms).  A regex alternation over that
+many phrases would be slow to build and to run; `pyahocorasick` finds every
+phrase in one pass over the text.
+
+Each phrase leads to a *key*: a registry category id (`coronary_artery_disease`,
+`statin`), an ingredient (`drug:atorvastatin`), an ICD-10-CM code set
+(`icd10cm:I25.1`) or an ambiguous abbreviation (`ambiguous:ms`).  Curated
+entries win over code-book terms of the same spelling; among overlapping
+mentions the leftmost, then the longest, is kept.  `category(key)` gives the
+registry category for a key (made up from the code book for ICD keys).
+"""
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+
+import ahocorasick
+
+from eligibility.registry import icd10cm
+from eligibility.registry.concepts import Category, Registry, normalize_phrase
+
+_FOLD = re.compile(r"[^0-9a-zα-ω]")       # Greek letters stay: "β-blocker", "TNF-α inhibitor"
+DRUG = "drug:"
+ICD = "icd10cm:"
+AMBIGUOUS = "ambiguous:"
+
+
+def fold(text: str) -> str:
+    """Lower case with every character that is not a letter or digit made a space (same length)."""
+    return _FOLD.sub(" ", text.lower().replace("ß", "s"))
+
+
+def phrase_form(phrase: str) -> str:
+    """A phrase as stored in the automaton: folded, single spaces."""
+    return " ".join(fold(normalize_phrase(phrase)).split())
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    start: int
+    end: int
+    key: str
+
+
+class Vocabulary:
+    def __init__(self, registry: Registry, *, code_book: bool = True) -> None:
+        self.registry = registry
+        self.keys: dict[str, str] = {}           # phrase form -> key
+        for cat in registry.categories.values():
+            for phrase in (cat.name, *cat.synonyms):
+                self._add(phrase, cat.id)
+        for ing in registry.ingredients.values():
+            for phrase in (ing.name, *ing.synonyms):
+                self._add(phrase, DRUG + ing.name)
+        for text in registry.ambiguous:
+            self.keys[phrase_form(text)] = AMBIGUOUS + text
+        self.titles: dict[str, str] = {}
+        if code_book:
+            book = icd10cm.lexicon()
+            self.titles = book["titles"]
+            for term, codes in book["terms"].items():
+                self._add(term, ICD + "|".join(codes))
+        automaton = ahocorasick.Automaton()
+        for phrase, key in self.keys.items():
+            automaton.add_word(phrase, (len(phrase), key))
+        automaton.make_automaton()
+        self.automaton = automaton
+
+    def _add(self, phrase: str, key: str) -> None:
+        form = phrase_form(phrase)
+        for variant in (form, *_greek(form)):
+            if variant and variant not in self.keys:   # the first meaning wins: curated, then the code book
+                self.keys[variant] = key
+
+    # -- finding ----------------------------------------------------------------
+    def find(self, text: str) -> list[Mention]:
+        """Mentions in `text` (offsets into it), leftmost-longest, not overlapping, on word boundaries."""
+        folded = fold(text)
+        # collapse runs of spaces for matching, keeping a map back to the original offsets
+        squeezed, where = _squeeze(folded)
+        found: list[tuple[int, int, str]] = []
+        n = len(squeezed)
+        for end, (length, key) in self.automaton.iter(squeezed):
+            start = end - length + 1
+            if (start > 0 and squeezed[start - 1] != " ") or (end + 1 < n and squeezed[end + 1] != " "):
+                continue
+            found.append((where[start], where[end] + 1, key))
+        found.sort(key=lambda m: (m[0], -m[1]))
+        out: list[Mention] = []
+        reach = -1
+        for start, end, key in found:
+            if start >= reach:
+                out.append(Mention(start, end, key))
+                reach = end
+        return out
+
+    def is_icd_code(self, code: str) -> bool:
+        """Is `code` an ICD-10-CM code (its category is in the code book)?"""
+        flat = code.replace(".", "").strip().upper()
+        return len(flat) >= 3 and flat[:3] in self.titles
+
+    def key_of(self, phrase: str) -> str | None:
+        return self.keys.get(phrase_form(phrase))
+
+    # -- what a key stands for ---------------------------------------------------
+    def category(self, key: str) -> Category | None:
+        registry = self.registry
+        if key in registry.categories:
+            return registry.categories[key]
+        if key.startswith(DRUG):
+            ing = registry.ingredients.get(key[len(DRUG):])
+            if ing is None:
+                return None
+            return Category(id=ing.name, name=ing.name, category="medication", atc=(ing.atc, *ing.atc_other),
+                            rxnorm=ing.rxnorm, members=(ing.name,))
+        if key.startswith(ICD):
+            codes = tuple(key[len(ICD):].split("|"))
+            name = self.titles.get(codes[0], codes[0]) if len(codes) == 1 else \
+                " or ".join(self.titles.get(c, c) for c in codes)
+            return Category(id=key, name=name, category="condition", icd10=codes)
+        return None
+
+    def codes(self, cat: Category) -> dict[str, tuple[str, ...]]:
+        """The code sets a category matches, by system (DESIGN §3 `codes`)."""
+        out: dict[str, tuple[str, ...]] = {}
+        if cat.icd10:
+            out["icd10cm"] = tuple(c for c in cat.icd10)
+        if cat.snomed:
+            out["snomed"] = tuple(cat.snomed)
+        if cat.atc:
+            out["atc"] = tuple(c.upper() for c in cat.atc)
+        rxnorm = list(cat.rxnorm)
+        if cat.category == "medication" and cat.atc:
+            prefixes = tuple(c.upper() for c in cat.atc)
+            members = {normalize_phrase(m) for m in cat.members}
+            for ing in self.registry.ingredients.values():
+                if ing.atc.upper().startswith(prefixes) or ing.name in members:
+                    rxnorm += [r for r in ing.rxnorm if r not in rxnorm]
+        if rxnorm:
+            out["rxnorm"] = tuple(rxnorm)
+        if cat.icd10pcs:
+            out["icd10pcs"] = tuple(cat.icd10pcs)
+        if cat.omop:
+            out["omop"] = tuple(str(c) for c in cat.omop)
+        return out
+
+
+_GREEK = (("alpha", "α"), ("beta", "β"), ("gamma", "γ"), ("delta", "δ"), ("kappa", "κ"))
+
+
+def _greek(form: str) -> list[str]:
+    """`beta blocker` is also written `β-blocker`, `tnf alpha` `TNF-α`."""
+    out = []
+    for word, letter in _GREEK:
+        if re.search(rf"\b{word}\b", form):
+            out.append(re.sub(rf"\b{word}\b", letter, form))
+    return out
+
+
+def _squeeze(folded: str) -> tuple[str, list[int]]:
+    chars: list[str] = []
+    where: list[int] = []
+    previous_space = True
+    for i, ch in enumerate(folded):
+        if ch == " ":
+            if previous_space:
+                continue
+            previous_space = True
+        else:
+            previous_space = False
+        chars.append(ch)
+        where.append(i)
+    return "".join(chars), where
+
+
+_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=8)
+def _vocabulary(registry: Registry) -> Vocabulary:
+    return Vocabulary(registry)
+
+
+def vocabulary(registry: Registry) -> Vocabulary:
+    """The vocabulary of a registry, built once (and once only when threads ask together)."""
+    with _LOCK:
+        return _vocabulary(registry)
