@@ -12,8 +12,6 @@ so the command line starts fast.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from eligibility.core.errors import (
     CriterionError,
     DataInputError,
@@ -32,7 +30,10 @@ import eligibility.evaluate  # noqa: E402,F401  (bound here only to be unbound)
 
 del globals()["evaluate"]
 
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (16 ms): type checkers read it alike
 if TYPE_CHECKING:
+    from typing import Any
+
     from eligibility.api import compile_trial, compile_trial_with_problems, evaluate, load_trial, screen, trial_schema
     from eligibility.core.ir import Criterion, Trial
     from eligibility.core.patient import Patient

@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from eligibility.core.errors import DataInputError, EligibilityError, TrialInputError
+from eligibility.core.patient import Patient           # dataclasses only: cheap
+from eligibility.results import PatientResult          # imports nothing at run time
 
 if TYPE_CHECKING:
     from eligibility.core.ir import Trial
-    from eligibility.core.patient import Patient
     from eligibility.evaluate.plan import Plan
     from eligibility.registry.concepts import Registry
-    from eligibility.results import PatientResult, Screening
+    from eligibility.results import Screening
 
 # A trial to compile: a path to a file, the criteria text itself, or a CT.gov API v2 study (dict).
 TrialSource = Union[str, "os.PathLike[str]", Mapping[str, Any]]
@@ -40,7 +41,7 @@ RegistryFiles = Sequence[Union[str, "os.PathLike[str]"]]
 _LOCK = threading.RLock()
 _REGISTRIES: dict[tuple, Registry] = {}
 _COMPILER_READY: set[int] = set()                       # id() of registries whose lexer is built
-_PLANS: dict[tuple, tuple[weakref.ref, Plan]] = {}      # (id(trial), as_of, id(registry)) -> plan
+_PLANS: dict[tuple, tuple[weakref.ref, Plan]] = {}      # (id(trial), as_of, id(registry) or None) -> plan
 _PLANS_KEPT = 64
 _LOCAL = threading.local()                               # per thread: dict-row readers by column names
 
@@ -195,18 +196,16 @@ def evaluate(trial: Trial, patient: Patient | Mapping[str, Any], *, as_of: date 
     `HbA1c (mmol/mol)`, `conditions`, ...), values are cells (`"58 mmol/mol"`,
     `54`, `None` for missing, a list for a conditions/medications cell).
     """
-    from eligibility.core.patient import Patient
-    from eligibility.results import PatientResult
-
-    day = _as_of(as_of)
+    day = as_of if type(as_of) is date else _as_of(as_of)
     plan = _plan(trial, day, registry_files)
-    if isinstance(patient, Patient):
-        person, notes = patient, ()
-    elif isinstance(patient, Mapping):
+    if isinstance(patient, Mapping):
         person, notes = _dict_patient(patient, day, plan.registry)
+    elif isinstance(patient, Patient):
+        person, notes = patient, ()
     else:
         raise TypeError(f"evaluate takes a Patient or a dict, not {type(patient).__name__}")
-    return PatientResult(plan.evaluate(person), plan, person, day, notes)
+    # reasons are worded when first read (PatientResult.reasons): most callers want the verdict
+    return PatientResult(plan.evaluate(person, reasons_text=False), plan, person, day, notes)
 
 
 def screen(trial: Trial, data: PatientData, *, as_of: date | str, lookback_days: int = 365,
@@ -220,7 +219,7 @@ def screen(trial: Trial, data: PatientData, *, as_of: date | str, lookback_days:
     """
     from eligibility.engines.python_engine import _data_problems
     from eligibility.readers import ReadStats, read_patients
-    from eligibility.results import PatientResult, Screening
+    from eligibility.results import Screening
 
     day = _as_of(as_of)
     plan = _plan(trial, day, registry_files)
@@ -235,7 +234,7 @@ def screen(trial: Trial, data: PatientData, *, as_of: date | str, lookback_days:
         patients, stats = reader.patients(rows), reader.stats
     else:
         patients, stats = iter(payload), ReadStats()
-    results = (PatientResult(plan.evaluate(p), plan, p, day) for p in patients)
+    results = (PatientResult(plan.evaluate(p, reasons_text=False), plan, p, day) for p in patients)
     return Screening(results, lambda: _data_problems(stats, set()))
 
 
@@ -254,12 +253,16 @@ def _as_of(value: object) -> date:
 
 def _plan(trial: Trial, as_of: date, registry_files: RegistryFiles) -> Plan:
     """The trial compiled for evaluation at a date, kept while the trial object lives (built once per trial)."""
+    if not registry_files:   # the common case first: a dict lookup per patient
+        hit = _PLANS.get((id(trial), as_of, None))
+        if hit is not None and hit[0]() is trial:
+            return hit[1]
     from eligibility.core.ir import Trial
 
     if not isinstance(trial, Trial):
         raise TypeError(f"expected a compiled Trial (eligibility.compile_trial / load_trial), not {type(trial).__name__}")
     registry = _registry(registry_files)
-    key = (id(trial), as_of, id(registry))
+    key = (id(trial), as_of, id(registry) if registry_files else None)
     hit = _PLANS.get(key)
     if hit is not None and hit[0]() is trial:
         return hit[1]
@@ -298,7 +301,7 @@ class _DictRows:
     NAME = Path("patient dict")
 
     def __init__(self, header: Sequence[str], as_of: date, registry: Registry, stats) -> None:
-        from eligibility.readers.wide_csv import _classify
+        from eligibility.readers.wide_csv import _classify, _finish, _RowState
 
         self.header, self.as_of, self.stats = list(header), as_of, stats
         try:
@@ -310,6 +313,8 @@ class _DictRows:
             raise DataInputError(f"patient has no id key (expected one of patient_id, id, subject_id, person_id, "
                                  f"participant_id, mrn; keys are {shown or 'none'})", code="E-DATA-NO-ID") from None
         self.notes = tuple(f"data: {note}" for note in stats.notes)   # columns nobody reads, and why
+        self.active = [(index, handler) for index, handler in enumerate(self.handlers) if handler is not None]
+        self._finish, self._state = _finish, _RowState
 
     def patients(self, rows: Iterator[list[str]]) -> Iterator[Patient]:
         from contextlib import nullcontext
@@ -320,7 +325,16 @@ class _DictRows:
                      self.stats)
 
     def one(self, cells: list[str]) -> tuple[Patient, tuple[str, ...]]:
-        patient = next(self.patients(iter([cells])))
+        """One row alone (no width to check, no earlier row to duplicate): the reader's cell handlers and
+        _finish, without its file loop (a generator per call costs a tenth of the time budget)."""
+        patient_id = cells[self.id_index].strip()
+        patient = Patient(id=patient_id, row=1)
+        if not patient_id:
+            patient.problems.append("no patient id")
+        state = self._state()
+        for index, handler in self.active:
+            handler(patient, cells[index], state)
+        self._finish(patient, state, self.as_of)
         unknown = self.stats.unknown_codes
         if not unknown:
             return patient, self.notes
@@ -330,26 +344,25 @@ class _DictRows:
 
 
 def _dict_patient(row: Mapping[str, Any], as_of: date, registry: Registry) -> tuple[Patient, tuple[str, ...]]:
-    from eligibility.readers import ReadStats
-
-    header = tuple(k if isinstance(k, str) else str(k) for k in row)
+    header = tuple(row)
     readers = getattr(_LOCAL, "readers", None)
     if readers is None:
         readers = _LOCAL.readers = {}
     key = (header, as_of, id(registry))
     reader = readers.get(key)
     if reader is None:
+        from eligibility.readers import ReadStats
+
         if len(readers) >= 256:
             readers.clear()
         # kept per thread: the reader counts unknown entries in its own stats, read back per patient
-        reader = readers[key] = _DictRows(header, as_of, registry, ReadStats())
-    return reader.one([_cell(v) for v in row.values()])
+        reader = readers[key] = _DictRows([k if isinstance(k, str) else str(k) for k in header], as_of, registry,
+                                          ReadStats())
+    return reader.one([v if type(v) is str else _cell(v) for v in row.values()])
 
 
 def _data_kind(data: object) -> tuple[str, Any]:
     """("paths", [paths]) | ("rows", (header, cells iterator)) | ("patients", [Patient])."""
-    from eligibility.core.patient import Patient
-
     if isinstance(data, (str, os.PathLike)):
         return "paths", [data]
     if type(data).__module__.partition(".")[0] == "pyarrow" and hasattr(data, "column_names"):

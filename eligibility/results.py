@@ -54,23 +54,30 @@ class CriterionResult:
 class PatientResult:
     """The screening result of one patient: `verdict`, `outcomes[id].outcome`, `.explanation`, `reasons`."""
 
-    __slots__ = ("patient_id", "row", "verdict", "reasons", "notes", "as_of",
-                 "_plan", "_patient", "_outcomes", "_map", "_details")
+    __slots__ = ("patient_id", "row", "verdict", "notes", "as_of",
+                 "_plan", "_patient", "_outcomes", "_reasons", "_map", "_details")
 
     def __init__(self, evaluated: _Evaluated, plan: Plan, patient: Patient, as_of: date,
                  extra_notes: tuple[str, ...] = ()) -> None:
         self.patient_id: str = evaluated.patient_id
         self.row: int = evaluated.row             # 1-based position in the input
         self.verdict: Verdict = evaluated.verdict  # type: ignore[assignment]
-        # short texts of every non-pass criterion, as in the results CSV (`I3 fail: BMI 22.1 kg/m² < 24.0 kg/m²`)
-        self.reasons: tuple[str, ...] = tuple(evaluated.reasons)
         # data problems of this patient (a bad cell, a duplicate id, an unknown column)
         self.notes: tuple[str, ...] = tuple(evaluated.notes) + extra_notes
         self.as_of: date = as_of
         self._plan, self._patient = plan, patient
         self._outcomes = evaluated.outcomes
+        self._reasons: tuple[str, ...] | None = None
         self._map: dict[str, CriterionResult] | None = None
         self._details: tuple[list[tuple[str, ...]], list[bool]] | None = None
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Short texts of the data problems and of every non-pass criterion, as in the results CSV's
+        `reasons` column (`I3 fail: BMI 22.1 kg/m² < 24.0 kg/m²`)."""
+        if self._reasons is None:
+            self._reasons = tuple(self._plan.evaluate(self._patient).reasons)
+        return self._reasons
 
     @property
     def outcomes(self) -> Mapping[str, CriterionResult]:

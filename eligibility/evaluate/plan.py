@@ -287,7 +287,8 @@ class Plan:
             return text
         return words.short(plan.id, outcome, plan.ex(patient, False)[1])
 
-    def evaluate(self, patient: Patient, detail: bool = False) -> PatientResult:
+    def evaluate(self, patient: Patient, detail: bool = False, reasons_text: bool = True) -> PatientResult:
+        """Outcomes and verdict; reasons_text=False leaves the non-pass criteria's reasons out (the API words them on demand)."""
         notes = [f"data: {problem}" for problem in patient.problems]
         reasons = list(notes)
         dead = patient.deceased is not None and patient.deceased <= self.as_of
@@ -306,7 +307,7 @@ class Plan:
                     reasons.append(f"{plan.id} {outcome}: reviewer decision (column {plan.id})")
             else:
                 outcome = plan.names[plan.fn(patient)]
-                if outcome != "pass":
+                if outcome != "pass" and reasons_text:
                     reasons.append(self._short(plan, outcome, patient))
             if details is not None:
                 texts = plan.ex(patient, True)[1]
