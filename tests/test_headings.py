@@ -107,3 +107,21 @@ def test_real_trials_account_for_every_character(nct, text):
     assert unaccounted(trial) == []
     assert trial.warnings == ()                       # every real trial has its headings
     assert {o.kind for o in trial.other_text} >= {"heading"}
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_screening_a_trial_without_headings_says_so(tmp_path, monkeypatch, engine):
+    from click.testing import CliRunner
+
+    from eligibility.cli import main
+
+    monkeypatch.setenv("ELIGIBILITY_NO_CACHE", "1")
+    (tmp_path / "t.txt").write_text("Title: Pasted\nBMI 25-40 kg/m2\n", encoding="utf-8")
+    (tmp_path / "d.csv").write_text("patient_id,BMI\nA,30\nB,45\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(main, ["screen", str(tmp_path / "t.txt"), str(tmp_path / "d.csv"), "-o", str(out),
+                                       "--as-of", "2026-01-01", "--engine", engine])
+    assert result.exit_code == 0
+    assert "warning W-NO-SECTIONS" in result.stderr
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [(r["patient_id"], r["I1"], r["verdict"]) for r in rows] == [("A", "pass", "eligible"), ("B", "fail", "ineligible")]

@@ -117,7 +117,9 @@ def prepare_trial(path: str | Path, registry_files=()) -> PreparedTrial:
                              registry_key=registry_key)
     trial, errors = load_trial(path, registry_files)
     prepared = PreparedTrial(trial.to_json(), [c.id for c in trial.criteria], title_of(trial, path),
-                             [e.one_line() for e in errors], registry_files=registry_files,
+                             [e.one_line() for e in errors]   # and what the compile assumed (no headings)
+                             + [f"{path}: warning {w.code}: {w.message}" for w in trial.warnings],
+                             registry_files=registry_files,
                              registry_key=registry_key, trial=trial)
     if key:
         _save(key, prepared)
