@@ -377,16 +377,12 @@ def _data_kind(data: object) -> tuple[str, Any]:
     if all(isinstance(x, Patient) for x in items):
         return "patients", items
     if all(isinstance(x, Mapping) for x in items):
-        header = list(dict.fromkeys(k if isinstance(k, str) else str(k) for x in items for k in x))
-        rows = ([_cell(_get(x, k)) for k in header] for x in items)
+        # keys as column names (str), the union over all rows in first-seen order; a key a row lacks is a blank cell
+        items = [x if all(type(k) is str for k in x) else {str(k): v for k, v in x.items()} for x in items]
+        header = list(dict.fromkeys(k for x in items for k in x))
+        rows = ([v if type(v) is str else _cell(v) for v in map(x.get, header)] for x in items)
         return "rows", (header, rows)
     raise TypeError("screen takes a list of paths, of patient dicts or of Patients (not a mix)")
-
-
-def _get(row: Mapping[str, Any], key: str) -> object:
-    if key in row:
-        return row[key]
-    return next((v for k, v in row.items() if str(k) == key), None)
 
 
 def _arrow_rows(table: Any) -> Iterator[list[str]]:
