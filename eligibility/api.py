@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import threading
-import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -41,8 +40,10 @@ RegistryFiles = Sequence[Union[str, "os.PathLike[str]"]]
 _LOCK = threading.RLock()
 _REGISTRIES: dict[tuple, Registry] = {}
 _COMPILER_READY: set[int] = set()                       # id() of registries whose lexer is built
-_PLANS: dict[tuple, tuple[weakref.ref, Plan]] = {}      # (id(trial), as_of, id(registry) or None) -> plan
-_PLANS_KEPT = 64
+# (id(trial), as_of, id(registry) or None) -> (trial, plan); the entry holds the trial, so its id
+# cannot be reused by another trial while the entry lives
+_PLANS: dict[tuple, tuple[Trial, Plan]] = {}
+_PLANS_KEPT = 256
 _LOCAL = threading.local()                               # per thread: dict-row readers by column names
 
 _PATH_SUFFIXES = (".txt", ".json", ".xml", ".md", ".text")
@@ -252,10 +253,10 @@ def _as_of(value: object) -> date:
 
 
 def _plan(trial: Trial, as_of: date, registry_files: RegistryFiles) -> Plan:
-    """The trial compiled for evaluation at a date, kept while the trial object lives (built once per trial)."""
+    """The trial compiled for evaluation at a date: built once, kept for the most recent trials and dates."""
     if not registry_files:   # the common case first: a dict lookup per patient
         hit = _PLANS.get((id(trial), as_of, None))
-        if hit is not None and hit[0]() is trial:
+        if hit is not None and hit[0] is trial:
             return hit[1]
     from eligibility.core.ir import Trial
 
@@ -264,7 +265,7 @@ def _plan(trial: Trial, as_of: date, registry_files: RegistryFiles) -> Plan:
     registry = _registry(registry_files)
     key = (id(trial), as_of, id(registry) if registry_files else None)
     hit = _PLANS.get(key)
-    if hit is not None and hit[0]() is trial:
+    if hit is not None and hit[0] is trial:
         return hit[1]
     if not trial.criteria:
         raise TrialInputError("no criteria to screen against", code="E-TRIAL-EMPTY", file=trial.trial.source)
@@ -274,7 +275,7 @@ def _plan(trial: Trial, as_of: date, registry_files: RegistryFiles) -> Plan:
     with _LOCK:
         while len(_PLANS) >= _PLANS_KEPT:
             _PLANS.pop(next(iter(_PLANS)))
-        _PLANS[key] = (weakref.ref(trial), plan)
+        _PLANS[key] = (trial, plan)
     return plan
 
 
