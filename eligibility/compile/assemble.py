@@ -14,8 +14,8 @@ from lark import Token
 from eligibility.core.ir import All, AnyOf, Has, Manual, Not, walk
 from eligibility.compile.transform import Qualifier, Within
 from eligibility.compile.senses import resolve_ambiguous
-from eligibility.compile.pieces import FAMILY, QUALIFIED, QUALIFIERS, RELATIONS
-from eligibility.registry.vocabulary import AMBIGUOUS, DRUG
+from eligibility.compile.pieces import FAMILY, QUALIFIED, RELATIONS
+from eligibility.registry.vocabulary import AMBIGUOUS, DRUG, ICD
 from eligibility.compile.pieces import (EXCLUSION_MARKERS, NEGATIONS, NOISE, CONTENT_TYPES, SEXES, Group, MeasurePiece, Neutral,
                      Out, dose_pieces, has_key, is_content, is_measure, neighbours, runs, word_of, computable, span_of,
                      sex_alternatives, sex_group, sex_of)
@@ -59,7 +59,9 @@ class Assembler:
         category = vocab.category(key)
         if category is None:
             return None
-        return Has(category=category.category, code=category.id, label=category.name,
+        # a code-book entry is labelled by the words the trial uses; its codes carry the titles
+        label = " ".join(token.value.lower().split()) if key.startswith(ICD) else category.name
+        return Has(category=category.category, code=category.id, label=label,
                    span=self.src((token.start_pos, token.end_pos)), codes=vocab.codes(category))
 
     @staticmethod
@@ -346,7 +348,7 @@ class Assembler:
             return False
         text = self.b.norm.text
         words = {w for a, z in content for w in re.findall(r"[a-z]+", text[a:z].lower())}
-        return words <= QUALIFIERS | NOISE and not (words & RELATIONS) and not FAMILY.search(text)
+        return not (words & RELATIONS) and not FAMILY.search(text)
 
     def _sex_specific(self, nodes: list, sexes: list, content: list, blockers: list) -> None:
         """`creatinine > 1.5 mg/dL (men)`: one measurement and one sex in a term -> all(sex, measurement)."""

@@ -9,7 +9,7 @@ from lark import Token
 
 # Words that carry no constraint on their own ("patients with", "history of", "at screening").
 NOISE = frozenset("""
-patient patients subject subjects participant participants adult adults people person persons individual
+medical clinical clinically patient patients subject subjects participant participants adult adults people person persons individual
 individuals volunteer volunteers men women man woman with the a an any of in on at to by who which that are is be
 been being have has had having was were known history current currently documented diagnosis diagnosed confirmed
 established prior previous previously past presence present evidence treatment treated therapy use using used
@@ -24,33 +24,21 @@ FAMILY = re.compile(r"\b(family|familial|first[- ]degree|relatives?|parents?|sib
                     re.IGNORECASE)
 # Words that change whose or what a named condition, drug or procedure is about: beside them the
 # mention is not the patient's own record (an allergy to a drug is not taking it; a planned
-# procedure has not been done), so the words are never split off as a mere qualifier.
+# procedure has not been done; a negative test is neither having nor lacking the disease), so the
+# criterion stays whole for a reviewer.  Any other words beside a mention ("uncontrolled
+# hypertension", "liver cirrhosis Child Pugh C") qualify it: the thing named is necessary.
 RELATIONS = frozenset("""
 allergy allergies allergic hypersensitivity hypersensitive intolerance intolerant contraindication
 contraindications contraindicated sensitivity reaction reactions anaphylaxis family familial relative relatives
-mother mothers father fathers parent parents sibling siblings partner partners spouse child children offspring
+mother mothers father fathers parent parents sibling siblings partner partners spouse offspring
 risk risks suspected suspicion suspect possible probable likely rule prevention preventive prophylaxis
 prophylactic vaccine vaccines vaccination vaccinated immunization immunized screening planned plan plans
 planning scheduled schedule candidate candidates eligible indication indicated requiring require requires
 required need needs needing awaiting waiting list willing unwilling able unable refuse refuses refused
 contact exposure exposed caregiver caregivers donor donors except other than excluding besides instead
 switch switching discontinue discontinued discontinuation stop stopped stopping withdrawal withdraw free
-resolved cured remission treated successfully
-""".split())
-# Words that only qualify a condition, drug or procedure named beside them (how severe, how active,
-# since when, how taken): the thing named is still necessary, so the words become a manual part
-# beside its has node.  Any other word (a noun that may name something else: "heart" in "heart and
-# kidney failure", "antibody positive") keeps the whole term for a reviewer.
-QUALIFIERS = frozenset("""
-uncontrolled controlled poorly well inadequately adequately severe moderate mild moderately severely mildly
-serious significant clinically relevant symptomatic asymptomatic active inactive chronic acute subacute
-recurrent recurring relapsed relapsing refractory resistant progressive progressing persistent permanent
-paroxysmal intermittent new newly onset diagnosed untreated unstable stable decompensated compensated advanced
-metastatic localized locally invasive early late stage grade class nyha type degree high low dose
-concomitant concurrent ongoing regular regularly daily chronically long term short longterm
-systemic oral orally inhaled intravenous iv subcutaneous topical maintenance monotherapy combination
-primary secondary major minor complicated uncomplicated severity disease duration episode episodes attack
-attacks i ii iii iv v
+resolved cured remission successfully if unless even whether negative positive test tests testing tested
+antibody antibodies antigen antigens titer titers titre serology seropositive seronegative carrier carriers
 """.split())
 QUALIFIED = "qualifies the condition, drug or procedure beside it, which the data cannot show; needs a reviewer"
 NEGATIONS = frozenset({"no", "not", "without", "non", "never", "none", "absence", "free", "lack"})

@@ -5,7 +5,11 @@ Resources used: Patient (birthDate, gender, deceasedDateTime), Observation
 "<0.1", components such as the blood-pressure panel 85354-9 with 8480-6 /
 8462-4, referenceRange high as the patient's ULN), Condition (SNOMED /
 ICD-10 code, onset, abatement), MedicationRequest (status, authoredOn,
-medicationCodeableConcept or a referenced Medication: RxNorm code and text).
+medicationCodeableConcept or a referenced Medication: RxNorm code and text),
+Procedure (SNOMED CT / ICD-10-PCS coding, display or code.text; performedDateTime
+or performedPeriod.start; entered-in-error, not-done and preparation skipped).
+Bundles hold everything about their patient, so a patient without Procedure
+resources had none; an NDJSON export without any Procedure leaves procedures unknown.
 
 Dates are the calendar dates written in the resource (local time when the
 timestamp has an offset); Synthea's CSV export writes observation times in
@@ -39,6 +43,13 @@ _CONDITION_SYSTEMS = {
     "http://hl7.org/fhir/sid/icd-10-cm": "ICD10",
 }
 _SKIP_STATUS = {"entered-in-error", "cancelled"}
+_PROCEDURE_SYSTEMS = {
+    "http://snomed.info/sct": "SNOMED",
+    "http://www.cms.gov/Medicare/Coding/ICD10": "ICD10PCS",     # the URI FHIR R4 names for ICD-10-PCS
+    "http://hl7.org/fhir/sid/icd-10-pcs": "ICD10PCS",
+}
+# not done (yet): a procedure in these states says nothing about the patient's history
+_PROCEDURE_SKIP = {"entered-in-error", "not-done", "preparation"}
 
 
 def read_fhir(paths: Sequence[Path], *, as_of: date, lookback_days: int, registry: Registry, stats
@@ -46,10 +57,14 @@ def read_fhir(paths: Sequence[Path], *, as_of: date, lookback_days: int, registr
     asm = LongAssembler(as_of=as_of, lookback_days=lookback_days, registry=registry, stats=stats)
     asm.conditions_known = asm.medications_known = True
     reader = _Reader(asm)
-    for path in _files(paths):
+    files = list(_files(paths))
+    for path in files:
         for resource in _resources(path):
             reader.add(resource, path)
     reader.flush_unknown()
+    asm.procedures_known = reader.saw_procedure or any(p.suffix.lower() != ".ndjson" for p in files)
+    if not asm.procedures_known:
+        stats.notes.append("no FHIR Procedure resources in the NDJSON export; procedures are unknown")
     orphans = asm.leftover_patients() - set(reader.people)
     if orphans:
         stats.notes.append(f"{len(orphans)} FHIR subject(s) have resources but no Patient resource "
@@ -146,6 +161,7 @@ class _Reader:
         self.medications: dict[str, dict] = {}
         self.unknown: Counter = Counter()
         self.unknown_drugs: Counter = Counter()
+        self.saw_procedure = False
 
     def add(self, resource: dict, path: Path) -> None:
         kind = resource.get("resourceType")
@@ -157,6 +173,8 @@ class _Reader:
             self._condition(resource)
         elif kind == "MedicationRequest":
             self._medication(resource)
+        elif kind == "Procedure":
+            self._procedure(resource)
         elif kind == "Medication" and _text(resource.get("id")):
             self.medications[resource["id"]] = resource
 
@@ -261,3 +279,28 @@ class _Reader:
             self.asm.medication(pid, rxnorm, text, start, end, self.unknown_drugs)
         elif status in ("completed", "stopped") and parse_day(start) is None:
             self.problems.setdefault(pid, []).append(f"medication {text!r}: no authoredOn date")
+
+    def _procedure(self, r: dict) -> None:
+        self.saw_procedure = True
+        if _text(r.get("status")) in _PROCEDURE_SKIP:
+            return
+        pid = _ref_id(r.get("subject"))
+        concept = _dict(r.get("code"))
+        text = _text(concept.get("text"))
+        keys: list[str] = []
+        label = coded = ""
+        for coding in _codings(concept):
+            system = _PROCEDURE_SYSTEMS.get(_text(coding.get("system")), "")
+            code, display = _text(coding.get("code")), _text(coding.get("display"))
+            keys += self.asm.codes.procedures(system, code, display or text or None)
+            label = label or display
+            coded = coded or f"{system or _text(coding.get('system')) or '(no system)'} {code}"
+        if not keys and text:
+            keys += self.asm.codes.procedures("", "", text)
+        if not keys:
+            self.unknown[f"procedure {coded or repr(text)}" if coded or text
+                         else "FHIR Procedure without a code or text"] += 1
+            return
+        label = label or text or coded
+        when = _when(r, "performedDateTime", "performedPeriod")
+        self.asm.procedure(pid, tuple(dict.fromkeys(keys)), label, when)

@@ -18,7 +18,9 @@ module turns the stream into `Patient`s:
 - medications active on `as_of` (start <= as_of <= stop, no stop = ongoing)
   become ATC codes and ingredient names through the registry's ingredients
   (a locally acting dose form, e.g. a hydrocortisone cream, keeps the name
-  but not the ingredient's systemic ATC code).
+  but not the ingredient's systemic ATC code);
+- procedures by SNOMED / ICD-10-PCS / OMOP code or display name, with the date each key was
+  last performed on or before `as_of` (eligibility.readers.procedures).
 
 Memory is one candidate per (patient, concept), never the rows themselves,
 so observation files need not be sorted by patient.
@@ -38,6 +40,7 @@ from eligibility.registry.codes import code_keys, display_keys
 from eligibility.registry.vocabulary import vocabulary
 from eligibility.registry.conversion import Conversion
 from eligibility.registry.units import conversion, display_unit
+from eligibility.readers.procedures import ProcedureCodes, ProcedureLog
 
 _COMPARATORS = ("<=", ">=", "<", ">", "=")
 _EMPTY: dict = {}
@@ -107,6 +110,7 @@ class CodeMap:
             self.icd10 += [(prefix.replace(".", "").upper(), cat.id) for prefix in cat.icd10]
         self.rxnorm = registry.ingredient_by_rxnorm
         self.vocabulary = vocabulary(registry)
+        self.procedure_codes = ProcedureCodes(registry, self.vocabulary)
         names = sorted(registry.ingredient_by_name, key=len, reverse=True)
         self._by_words = {_words(n).strip(): registry.ingredient_by_name[n] for n in names}
         self._ingredient_re = re.compile(
@@ -142,6 +146,11 @@ class CodeMap:
             keys.update(dict.fromkeys(sorted(code_keys(name, code))))
         keys.update(dict.fromkeys(sorted(meaning)))
         return tuple(keys)
+
+    def procedures(self, system: str, code: str, display: str | None = None) -> tuple[str, ...]:
+        """Keys of a procedure record (SNOMED, ICD10PCS or OMOP code; eligibility.readers.procedures):
+        registry procedure ids with their broader ids, code keys, what the display name means."""
+        return self.procedure_codes.keys(system, code, display)
 
     def _registry_ids(self, system: str, code: str) -> tuple[str, ...]:
         code = code.strip()
@@ -191,6 +200,8 @@ class LongAssembler:
         self.codes = code_map(registry)
         self.conditions_known = False
         self.medications_known = False
+        self.procedures_known = False
+        self._procedures = ProcedureLog(as_of)
         self._conv: dict[tuple[str, str | None], Conversion | str] = {}
         # pid -> concept -> (day, stamp, Measurement, uln)
         self._valid: dict[str, dict[str, tuple]] = {}
@@ -306,6 +317,16 @@ class LongAssembler:
             if begin is not None and (cid not in latest or begin > latest[cid]):
                 latest[cid] = begin
 
+    def procedure(self, pid: str, keys: tuple[str, ...], label: str, when: str | None) -> None:
+        """A procedure record mapped to keys (CodeMap.procedures), performed on `when`."""
+        day = parse_day(when)
+        if day is not None and day > self.as_of:
+            return
+        if day is None:
+            shown = f"date {when!r} is not a date" if when else "no date"
+            self._problems.setdefault(pid, []).append(f"procedure {label}: {shown}; when it was done is unknown")
+        self._procedures.add(pid, keys, day)
+
     def medication(self, pid: str, rxnorm: str | None, text: str | None, start: str | None, stop: str | None,
                    unknown: Counter) -> None:
         """A medication record; counted when active on as_of (start <= as_of <= stop)."""
@@ -341,6 +362,8 @@ class LongAssembler:
                 patient.statuses[status] = True
         if self.medications_known:
             patient.medications = frozenset(self._meds.pop(pid, set()))
+        if self.procedures_known:
+            patient.procedures, patient.procedure_dates = self._procedures.pop(pid)
         died = parse_day(death)
         if death and died is None:
             patient.problems.append(f"death date {death!r} is not a date")
@@ -353,7 +376,7 @@ class LongAssembler:
     def leftover_patients(self) -> set[str]:
         """Patients with facts but never built (not in the demographics table)."""
         return (set(self._valid) | set(self._invalid) | set(self._conditions) | set(self._meds)
-                | set(self._statuses) | set(self._problems))
+                | set(self._statuses) | set(self._problems) | self._procedures.patients())
 
     def _measurements(self, patient: Patient, valid: dict, invalid: dict) -> None:
         for concept in sorted(valid.keys() | invalid.keys()):

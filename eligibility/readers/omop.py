@@ -1,4 +1,4 @@
-"""OMOP CDM 5.4 CSV folders: PERSON, MEASUREMENT, CONDITION_OCCURRENCE, DRUG_EXPOSURE.
+"""OMOP CDM 5.4 CSV folders: PERSON, MEASUREMENT, CONDITION_OCCURRENCE, DRUG_EXPOSURE, PROCEDURE_OCCURRENCE.
 
 Optional tables are used when present: OBSERVATION (numeric values recorded
 there), DEATH, and CONCEPT (unit codes, drug names, the SNOMED code behind a
@@ -12,6 +12,8 @@ unit_source_value; operator_concept_id gives the comparator; range_high is
 the patient's upper limit of normal.  Conditions by OMOP concept id, the
 concept's SNOMED code, or condition_source_value (SNOMED or ICD-10).  Drugs
 by RxNorm ingredient code or the ingredient names in the concept name.
+Procedures by OMOP concept id, the concept's SNOMED / ICD-10-PCS code and name,
+the source concept, or procedure_source_value (a SNOMED code, or ICD-10-PCS).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from eligibility.core.patient import Patient
 from eligibility.registry.concepts import Registry
 from eligibility.readers.csv_tables import cell, each_folder, find_table, open_table
 from eligibility.readers.observations import LongAssembler, parse_day, split_comparator
+from eligibility.readers.procedures import is_pcs_code
 
 _ICD10 = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$", re.I)
 
@@ -90,7 +93,9 @@ def _read_folder(folder: Path, as_of: date, lookback_days: int, registry: Regist
     person = _need(folder, "person")
     measurement = _need(folder, "measurement")
     conditions, drugs = find_table(folder, "condition_occurrence"), find_table(folder, "drug_exposure")
-    wanted = _ids_in(conditions, "condition_concept_id") | _ids_in(drugs, "drug_concept_id")
+    procedures = find_table(folder, "procedure_occurrence")
+    wanted = _ids_in(conditions, "condition_concept_id") | _ids_in(drugs, "drug_concept_id") | _ids_in(
+        procedures, "procedure_concept_id") | _ids_in(procedures, "procedure_source_concept_id")
     concepts = _Concepts(find_table(folder, "concept"), wanted)
     people = _persons(person, registry)
     _measurements(asm, measurement, concepts, "measurement")
@@ -104,6 +109,10 @@ def _read_folder(folder: Path, as_of: date, lookback_days: int, registry: Regist
         _drugs(asm, drugs, concepts)
     else:
         stats.notes.append(f"{folder}: no DRUG_EXPOSURE.csv; current medications are unknown")
+    if procedures is not None:
+        _procedures(asm, procedures, concepts)
+    else:
+        stats.notes.append(f"{folder}: no PROCEDURE_OCCURRENCE.csv; procedures are unknown")
     deaths = _deaths(find_table(folder, "death"))
     orphans = asm.leftover_patients() - {p[0] for p in people}
     if orphans:
@@ -259,3 +268,48 @@ def _drugs(asm: LongAssembler, path: Path, concepts: _Concepts) -> None:
         if counts:
             unknown[f"{cid}" + (f" ({name})" if name else "")] += 1
     asm.unknown(unknown, "OMOP")
+
+
+_PROCEDURE_VOCABULARIES = {"SNOMED": "SNOMED", "ICD10PCS": "ICD10PCS"}
+
+
+def procedure_keys(codes, cid: str, source_cid: str, source: str, concepts) -> tuple[tuple[str, ...], str]:
+    """Keys of a procedure row (its concept id, name and code, the source concept, the source value) and a label."""
+    keys: list[str] = []
+    label = ""
+    for concept_id, own in ((cid, True), (source_cid, False)):
+        known = concepts.get(_int(concept_id))
+        if known is not None:
+            label = label or known[0]
+            if (system := _PROCEDURE_VOCABULARIES.get(known[1])) is not None:
+                keys += codes.procedures(system, known[2], known[0])
+            else:
+                keys += codes.procedures("", "", known[0])
+        if own and _int(concept_id):
+            keys += codes.procedures("OMOP", concept_id, known[0] if known is not None else None)
+    if source:
+        # concept 0: the source value is the code the ETL could not map (a SNOMED id, or ICD-10-PCS)
+        keys += codes.procedures("ICD10PCS" if is_pcs_code(source) else "SNOMED", source)
+    label = label or (f"OMOP {cid}" if _int(cid) else f"source {source}")
+    return tuple(dict.fromkeys(keys)), label
+
+
+def _procedures(asm: LongAssembler, path: Path, concepts: _Concepts) -> None:
+    cols, rows = open_table(path, ("person_id", "procedure_concept_id"), (
+        "procedure_date", "procedure_datetime", "procedure_source_value", "procedure_source_concept_id"))
+    if cols["procedure_date"] < 0 and cols["procedure_datetime"] < 0:
+        raise DataInputError(f"{path.name}: missing column procedure_date (or procedure_datetime)",
+                             code="E-DATA-COLUMNS", file=str(path), line=1)
+    asm.procedures_known = True
+    unknown: Counter = Counter()
+    for row in rows:
+        if not any(c.strip() for c in row):
+            continue
+        cid, source = cell(row, cols["procedure_concept_id"]), cell(row, cols["procedure_source_value"])
+        keys, label = procedure_keys(asm.codes, cid, cell(row, cols["procedure_source_concept_id"]), source, concepts)
+        if not keys:
+            unknown[f"procedure OMOP {cid}" if _int(cid) else f"procedure source {source or '(empty)'}"] += 1
+            continue
+        when = cell(row, cols["procedure_date"]) or cell(row, cols["procedure_datetime"])
+        asm.procedure(cell(row, cols["person_id"]), keys, label, when)
+    asm.stats.unknown_codes.update(unknown)

@@ -1,10 +1,11 @@
-"""Synthea CSV exports: patients.csv, observations.csv, conditions.csv, medications.csv.
+"""Synthea CSV exports: patients.csv, observations.csv, conditions.csv, medications.csv, procedures.csv.
 
 Columns are found by header name because Synthea versions differ (patients.csv
 has 25 or more columns; conditions.csv may carry a SYSTEM column naming
 SNOMED-CT or ICD-10).  Observation codes are LOINC; condition codes SNOMED CT
 unless SYSTEM says otherwise; medication codes RxNorm clinical drugs, resolved
-to ingredients by code or by the ingredient names in DESCRIPTION.
+to ingredients by code or by the ingredient names in DESCRIPTION; procedure
+codes SNOMED CT (3.x: START, STOP and SYSTEM; 2.x: DATE), dated by their start.
 
 Dates are taken as written: observation and medication timestamps are UTC
 (`...Z`), condition START/STOP plain dates.
@@ -48,6 +49,10 @@ def _read_folder(folder: Path, as_of: date, lookback_days: int, registry: Regist
         _medications(asm, path)
     else:
         stats.notes.append(f"{folder}: no medications.csv; current medications are unknown")
+    if (path := find_table(folder, "procedures")) is not None:
+        _procedures(asm, path)
+    else:
+        stats.notes.append(f"{folder}: no procedures.csv; procedures are unknown")
     known = {p[0] for p in people}
     orphans = asm.leftover_patients() - known
     if orphans:
@@ -133,3 +138,33 @@ def _medications(asm: LongAssembler, path: Path) -> None:
         asm.medication(cell(row, cols["patient"]), cell(row, cols["code"]), cell(row, cols["description"]),
                        cell(row, cols["start"]), cell(row, cols["stop"]), unknown)
     asm.unknown(unknown, "RxNorm")
+
+
+def _procedure_system(text: str) -> str:
+    text = text.upper()
+    if not text or "SNOMED" in text:
+        return "SNOMED"
+    return "ICD10PCS" if "PCS" in text else text
+
+
+def _procedures(asm: LongAssembler, path: Path) -> None:
+    cols, rows = open_table(path, ("patient", "code"), ("start", "date", "system", "description"))
+    i_when = cols["start"] if cols["start"] >= 0 else cols["date"]
+    if i_when < 0:
+        raise DataInputError(f"{path.name}: missing column START (Synthea 3.x) or DATE (2.x)",
+                             code="E-DATA-COLUMNS", file=str(path), line=1)
+    asm.procedures_known = True
+    unknown: Counter = Counter()
+    for row in rows:
+        code = cell(row, cols["code"])
+        description = cell(row, cols["description"])
+        if not code and not description:
+            continue
+        system = _procedure_system(cell(row, cols["system"]))
+        keys = asm.codes.procedures(system, code, description or None)
+        if not keys:
+            unknown[f"procedure {system} {code}" if code else f"procedure {description!r}"] += 1
+            continue
+        asm.procedure(cell(row, cols["patient"]), keys, description or f"{system} {code}", cell(row, i_when))
+    for key, n in unknown.items():
+        asm.stats.unknown_codes[key] += n

@@ -34,6 +34,7 @@ DEATH_FLAG_KEYS = frozenset({"deceased", "died"})
 SEX_KEYS = frozenset({"sex", "gender", "sexatbirth"})
 CONDITION_LIST_KEYS = frozenset({"conditions", "condition", "diagnoses", "diagnosis", "comorbidities", "problems"})
 MEDICATION_LIST_KEYS = frozenset({"medications", "medication", "meds", "drugs", "currentmedications"})
+PROCEDURE_LIST_KEYS = frozenset({"procedures", "procedure", "procedurehistory", "pastprocedures"})
 
 _NUMBER = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(.*)$")
 _BOUND = re.compile(r"^(?:[<>≤≥]=?|=>|=<)\s*[+-]?[\d.]")

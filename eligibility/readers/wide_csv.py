@@ -12,20 +12,28 @@ import csv
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 from eligibility.core.errors import DataInputError
 from eligibility.core.patient import Invalid, Measurement, Patient, completed_years, record_birth_ages
 from eligibility.registry.concepts import Registry
+from eligibility.readers.procedures import ProcedureCodes
 from eligibility.readers.stats import ReadStats
+from eligibility.registry.vocabulary import vocabulary as terms
 from eligibility.readers.wide_cells import (
     BIRTH_KEYS, CONDITION_LIST_KEYS, DEATH_DATE_KEYS, DEATH_FLAG_KEYS, FEMALE, ID_KEYS, MALE,
-    MEDICATION_LIST_KEYS, SEX_KEYS, NumberParser, Vocabulary, condition_ids,
+    MEDICATION_LIST_KEYS, PROCEDURE_LIST_KEYS, SEX_KEYS, NumberParser, Vocabulary, condition_ids,
     decision_id, duration_concept, header_key, is_missing, list_items, medication_tokens,
     parse_date, parse_yes_no, split_unit, unit_fits, vocabulary,
 )
 
 csv.field_size_limit(1 << 24)
+
+
+@lru_cache(maxsize=8)
+def procedure_codes(registry: Registry) -> ProcedureCodes:
+    return ProcedureCodes(registry, terms(registry))
 
 
 @dataclass
@@ -171,6 +179,12 @@ def _list_handler(kind: str, registry: Registry, vocab: Vocabulary, stats: ReadS
                 if not ids:
                     stats.unknown_codes[f"condition '{item.lower()}'"] += 1
                 found |= ids
+            elif kind == "procedures":
+                # no dates in a list cell: a time window on these goes to review
+                keys = procedure_codes(registry).list_item(item)
+                if not keys:
+                    stats.unknown_codes[f"procedure '{item.lower()}'"] += 1
+                found |= set(keys)
             else:
                 tokens, known = medication_tokens(item, registry, vocab)
                 if not known:
@@ -224,6 +238,8 @@ def _column(header: str, registry: Registry, vocab: Vocabulary, as_of: date,
         return _list_handler("conditions", registry, vocab, stats), None
     if key in MEDICATION_LIST_KEYS:
         return _list_handler("medications", registry, vocab, stats), None
+    if key in PROCEDURE_LIST_KEYS:
+        return _list_handler("procedures", registry, vocab, stats), None
     name, unit = (header, None) if key in vocab.concepts or key in vocab.categories else split_unit(header)
     name_key = header_key(name)
     if name_key.endswith("uln") and len(vocab.concepts.get(name_key[:-3], ())) == 1:

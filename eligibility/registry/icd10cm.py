@@ -21,13 +21,22 @@ from importlib.metadata import PackageNotFoundError, version
 
 from eligibility.core.cache import read_entry, write_entry
 
-_FORMAT = 3
+_FORMAT = 7
 _MAX_CODE_LENGTH = 5          # categories and subcategories up to two digits after the dot (I25.10)
 _SKIP_PREFIX = ("other ", "unspecified ", "encounter ", "personal history", "family history", "follow-up",
                 "observation ", "contact with", "exposure to", "underdosing", "adverse effect", "poisoning by",
                 "problems related", "person ", "persons ")
 _SKIP_CHAPTERS = tuple("VWXY")
 _MIN_TERM = 4                  # shorter code-book terms are abbreviations: curated in conditions.toml
+# heads too general to name a condition on their own ("Disorder of ...", "Other ... of ...")
+_GENERIC_HEADS = frozenset("""
+disorder disorders disease diseases condition conditions abnormality abnormalities complication complications
+injury injuries lesion lesions anomaly anomalies deformity deformities problem problems finding findings
+effect effects sequelae dysfunction failure involvement presence absence history encounter other unspecified
+contact exposure status examination observation screening displacement dislocation malposition
+change changes illness reaction reactions loss use care need state deficiency excess increase decrease
+elevation alteration disturbance disturbances insufficiency infection infections inflammation
+""".split())
 
 
 def package_version() -> str:
@@ -41,7 +50,8 @@ def _variants(term: str) -> set[str]:
     """A code-book term in the forms criteria write: with and without nonessential modifiers."""
     term = term.lower().strip()
     term = re.sub(r"\s*\[[^\]]*\]", "", term)            # [FUO]: a bracketed synonym, not part of the term
-    term = re.sub(r"\bnos\b", "", term)
+    term = re.sub(r",? not (otherwise specified|elsewhere classified)\b", "", term)
+    term = re.sub(r"\b(nos|nec)\b", "", term)
     out = {term}
     while any("(" in t for t in out):
         nxt = set()
@@ -56,7 +66,7 @@ def _variants(term: str) -> set[str]:
     cleaned = set()
     for t in out:
         t = re.sub(r"\s+", " ", t).strip(" ,;")
-        if len(t) >= _MIN_TERM and not t.startswith(_SKIP_PREFIX) and "," not in t:
+        if len(t) >= _MIN_TERM and not t.startswith(_SKIP_PREFIX) and "," not in t and t not in _GENERIC_HEADS:
             cleaned.add(t)
     return cleaned
 
@@ -91,6 +101,16 @@ def _build() -> dict[str, list]:
         add(title, code)
         for inclusion in icd.get_inclusion_term(code):
             add(inclusion, code)
+    # "Diverticulitis of intestine, ...", "Fracture of femur": a one-word head names the condition
+    # at any site, so it stands for all the codes it heads (unless a title says it exactly)
+    heads: dict[str, set[str]] = {}
+    for code, title in titles.items():
+        m = re.match(r"([a-z]+) (of|in) ", title.lower())
+        if m and m.group(1) not in _GENERIC_HEADS and len(m.group(1)) >= 5:
+            heads.setdefault(m.group(1), set()).add(code)
+    for head, codes in heads.items():
+        if head not in terms:
+            terms[head] = codes
     lexicon: dict[str, list] = {}
     for term, codes in terms.items():
         # a term under a code and its descendants names the ancestor (`asthma`: J45, not J45.909 too)

@@ -75,7 +75,7 @@ class Vocabulary:
 
     def _add(self, phrase: str, key: str) -> None:
         form = phrase_form(phrase)
-        for variant in (form, *_greek(form)):
+        for variant in (form, *_greek(form), *_plural(form)):
             if variant and variant not in self.keys:   # the first meaning wins: curated, then the code book
                 self.keys[variant] = key
 
@@ -162,6 +162,24 @@ def _greek(form: str) -> list[str]:
         if re.search(rf"\b{word}\b", form):
             out.append(re.sub(rf"\b{word}\b", letter, form))
     return out
+
+
+_PLURAL_HEADS = ("disease", "disorder", "infection", "cancer", "tumor", "tumour", "malignancy", "ulcer",
+                 "inhibitor", "blocker", "antagonist", "agonist", "agent", "drug", "medication", "transplant",
+                 "condition", "syndrome", "abnormality", "arrhythmia", "surgery", "procedure", "neoplasm")
+
+
+def _plural(form: str) -> list[str]:
+    """`cardiovascular disorder` is also written `cardiovascular disorders`; `malignancies`."""
+    head = form.rsplit(" ", 1)[-1]
+    if head not in _PLURAL_HEADS:
+        return []
+    plural = head[:-1] + "ies" if head.endswith("y") else head + "s"
+    variants = [form[: len(form) - len(head)] + plural]
+    if head == "disease":
+        variants.append(form[: len(form) - len(head)] + "disorder")
+        variants.append(form[: len(form) - len(head)] + "disorders")
+    return variants
 
 
 def _squeeze(folded: str) -> tuple[str, list[int]]:
