@@ -89,26 +89,66 @@ def compile_command(trial: str, fmt: str, registry_files: tuple[str, ...]) -> No
 @click.argument("trial", type=click.Path(dir_okay=False))
 @click.argument("data", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Output file (default: stdout).")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default=None,
+              help="Output format (default: by the output's extension, .parquet or .jsonl, else csv).")
+@click.option("--columns", type=click.Choice(["reasons", "outcomes"]), default="reasons", show_default=True,
+              help="reasons: verdict, reasons and every criterion's outcome; outcomes: without the reasons column.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the HTML report of the run (needs -o).")
 @click.option("--engine", type=click.Choice(["auto", "duckdb", "python"]), default="auto", show_default=True)
 @as_of_option
 @lookback_option
 @input_format_option
 @registry_option
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
-def screen_command(trial, data, output, fmt, engine, as_of, lookback, input_format, registry_files, progress) -> None:
+def screen_command(trial, data, output, fmt, columns, report_path, engine, as_of, lookback, input_format,
+                   registry_files, progress) -> None:
     """Screen patients in DATA against TRIAL; one output row per input patient."""
-    from eligibility.screening import screen
+    from eligibility.screening import OutputOptionError, screen, screen_with_report
 
+    options = dict(output=output, fmt=fmt, columns=columns, engine=engine, as_of=as_of or date.today(),
+                   lookback_days=lookback, input_format=input_format, registry_files=registry_files,
+                   progress=sys.stderr.isatty() if progress is None else progress)
     try:
-        summary = screen(
-            trial, list(data), output=output, fmt=fmt, engine=engine, as_of=as_of or date.today(),
-            lookback_days=lookback, input_format=input_format, registry_files=registry_files,
-            progress=sys.stderr.isatty() if progress is None else progress,
-        )
+        if report_path is None:
+            summary, stats = screen(trial, list(data), **options), None
+        else:
+            summary, stats = screen_with_report(trial, list(data), report_path, **options)
+    except OutputOptionError as error:
+        raise click.UsageError(error.message) from None
     except EligibilityError as error:
         _fail(error)
     click.echo(summary.render(), err=True)
+    if stats is not None:
+        click.echo(stats.summary_line(report_path), err=True)
+
+
+@main.command("report")
+@click.argument("results", type=click.Path(dir_okay=False))
+@click.option("--trial", required=True, type=click.Path(dir_okay=False),
+              help="The trial the results were screened with (as given to `screen`, or its compiled JSON).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="The HTML file to write (default: RESULTS with the extension .html).")
+@click.option("--details", type=click.Path(dir_okay=False), default=None,
+              help="The JSONL of the same run (--format jsonl): full explanations in the patient table.")
+@click.option("--patient-cap", type=click.IntRange(min=0), default=5000, show_default=True,
+              help="Patients listed in the table; the counts and charts cover every patient.")
+@registry_option
+def report_command(results, trial, output, details, patient_cap, registry_files) -> None:
+    """Write one self-contained HTML page about RESULTS (CSV, JSONL or Parquet from `screen`)."""
+    from pathlib import Path
+
+    from eligibility.screening import OutputOptionError, report
+
+    output = output or str(Path(results).with_suffix(".html"))
+    try:
+        stats = report(trial, results, output, details=details, patient_cap=patient_cap,
+                       registry_files=registry_files)
+    except OutputOptionError as error:
+        raise click.UsageError(error.message) from None
+    except EligibilityError as error:
+        _fail(error)
+    click.echo(stats.summary_line(output), err=True)
 
 
 @main.command("explain")

@@ -2,8 +2,8 @@
 
 DuckDB reads the file itself (every column as text, positional names, short
 rows padded, long rows cut, blank lines skipped), the query from
-eligibility.sql.query parses cells with the reader's rules, and COPY writes the
-results.  The plan is a pure projection, so DuckDB streams it and keeps
+eligibility.sql.query parses cells with the reader's rules, and the results are
+streamed as Arrow batches to CSV or Parquet (engines/arrow_output.py).  The plan is a pure projection, so DuckDB streams it and keeps
 insertion order; memory is capped and may spill to a temp directory.  Files
 DuckDB cannot read faithfully (not UTF-8, a quoted header line) go to the
 Python engine, and the summary says so.
@@ -180,14 +180,17 @@ def _connect():
 
 def screen_duckdb(trial: Trial | PreparedTrial, source_paths: list[Path], *, output: str | None, fmt: str = "csv",
                   as_of: date, lookback_days: int = 365, registry: Registry | None = None,
-                  input_format: str = "auto"):
+                  input_format: str = "auto", columns: str = "reasons"):
     """Screen wide CSV files on DuckDB; returns screening.ScreenSummary (falls back to Python when it must).
 
-    `registry` goes with a Trial; a PreparedTrial brings its own.
+    `registry` goes with a Trial; a PreparedTrial brings its own.  `fmt` is csv or
+    parquet (jsonl goes to Python); `columns="outcomes"` leaves the reasons column out.
     """
     from eligibility.readers import detect_format
     from eligibility.evaluate.summary import ScreenSummary
+    from eligibility.engines.arrow_output import check_output
 
+    check_output(output, fmt, columns)
     paths = [Path(p) for p in source_paths]
     prepared = as_prepared(trial, registry, paths[0])
     formats = {detect_format(p) for p in paths} if input_format == "auto" else {input_format}
@@ -195,7 +198,7 @@ def screen_duckdb(trial: Trial | PreparedTrial, source_paths: list[Path], *, out
     long_data = formats <= {"synthea", "omop"} and len(paths) == 1
     if formats != {"wide"} and not long_data:
         reason = f"{'/'.join(sorted(formats))} data is read by the Python engine"
-    elif fmt != "csv":
+    elif fmt == "jsonl":
         reason = "--format jsonl carries full explanations, which the Python engine writes"
     elif (kinds := unsupported_nodes(prepared.json)):
         reason = f"the trial asks for {kinds}, which the Python engine matches"
@@ -214,27 +217,29 @@ def screen_duckdb(trial: Trial | PreparedTrial, source_paths: list[Path], *, out
     if sql is None:
         con.close()
         return _python(prepared, paths, output=output, fmt=fmt, as_of=as_of, lookback_days=lookback_days,
-                       input_format=input_format, note=f"python engine used: {reason}")
+                       input_format=input_format, columns=columns, note=f"python engine used: {reason}")
     ids = prepared.ids
     summary = ScreenSummary(prepared.title, as_of, output or "stdout", "duckdb", ids)
     summary.problems.extend(notes)
     started = time.perf_counter()
-    select = f"SELECT COALESCE(patient_id, '') AS patient_id, verdict, COALESCE(reasons, '') AS reasons, " \
+    # without the reasons column DuckDB's optimiser drops the reasons' expressions from the plan
+    reasons = "COALESCE(reasons, '') AS reasons, " if columns == "reasons" else ""
+    select = f"SELECT COALESCE(patient_id, '') AS patient_id, verdict, {reasons}" \
              f"{', '.join(_quote(i) for i in ids)} FROM ({sql})"
-    from eligibility.engines.arrow_output import QueryFailed, write_csv
+    from eligibility.engines.arrow_output import QueryFailed, write_results
 
     try:
         # stdout gets the results only once they are complete, so a file DuckDB gives up on
         # half-way (bad bytes) can still go to the Python engine without duplicated rows
         target = output if output is not None else _spool()
         try:
-            tally = write_csv(con, select, target, ids)
+            tally = write_results(con, select, target, ids, fmt=fmt)
         except QueryFailed as exc:
             # the parallel scanner cannot pad short rows in a file with quoted line breaks:
             # the file is read again, by one thread (the output is rewritten from the start)
             if "parallel=false" not in str(exc):
                 raise
-            tally = write_csv(con, select.replace("parallel=true", "parallel=false"), target, ids)
+            tally = write_results(con, select.replace("parallel=true", "parallel=false"), target, ids, fmt=fmt)
         summary.rows += tally.rows
         summary.verdicts.update(tally.verdicts)
         summary.outcomes.update({cid: +counts for cid, counts in tally.outcomes.items()})
@@ -249,7 +254,7 @@ def screen_duckdb(trial: Trial | PreparedTrial, source_paths: list[Path], *, out
         if not isinstance(exc, QueryFailed) and type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
             raise
         return _python(prepared, paths, output=output, fmt=fmt, as_of=as_of, lookback_days=lookback_days,
-                       input_format=input_format,
+                       input_format=input_format, columns=columns,
                        note=f"python engine used: DuckDB could not read the data ({str(exc).splitlines()[0]})")
     finally:
         con.close()
@@ -286,9 +291,10 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _python(prepared: PreparedTrial, paths: list[Path], *, output, fmt, as_of, lookback_days, input_format, note):
+def _python(prepared: PreparedTrial, paths: list[Path], *, output, fmt, as_of, lookback_days, input_format, note,
+            columns: str = "reasons"):
     """The Python engine on the already prepared trial, with a note saying why it ran."""
     from eligibility.engines.python_engine import screen_python
 
     return screen_python(prepared, paths, output=output, fmt=fmt, as_of=as_of, lookback_days=lookback_days,
-                         input_format=input_format, notes=[note])
+                         input_format=input_format, notes=[note], columns=columns)

@@ -1,7 +1,9 @@
 """The Python engine: patients read one by one, evaluated by the compiled plan, rows written as they come.
 
 It is the reference engine (the only one that explains in full) and the DuckDB
-engine's fallback for inputs it does not take.
+engine's fallback for inputs it does not take.  Results go out as CSV, JSONL or
+Parquet (engines/arrow_output.py, a batch at a time); `columns="outcomes"`
+leaves the reasons column out and does not word the reasons at all.
 """
 from __future__ import annotations
 
@@ -33,12 +35,52 @@ def _sink(output: str | None):
         yield handle
 
 
+@contextmanager
+def _result_sink(output: str | None, fmt: str, columns: str, plan: Plan, as_of: date):
+    """A function writing one PatientResult as a JSONL record, or as a CSV or Parquet row."""
+    if fmt == "jsonl":
+        with _sink(output) as handle:
+            yield lambda result: handle.write(json.dumps(_jsonl(result, plan, as_of), ensure_ascii=False) + "\n")
+        return
+    if columns == "reasons":
+        def row(result: PatientResult) -> list[str]:
+            return [result.patient_id, result.verdict, "; ".join(result.reasons), *result.outcomes]
+    else:
+        def row(result: PatientResult) -> list[str]:
+            return [result.patient_id, result.verdict, *result.outcomes]
+    names = result_columns(plan.ids, columns)
+    if fmt == "parquet":
+        from eligibility.engines.arrow_output import ParquetRows
+
+        try:
+            rows = ParquetRows(output, names)
+        except OSError as exc:
+            raise DataInputError(f"{output}: cannot write results ({exc.strerror or exc})", code="E-OUTPUT",
+                                 file=output) from None
+        with rows:
+            yield lambda result: rows.write(row(result))
+        return
+    with _sink(output) as handle:
+        # every field quoted: the DuckDB engine's Arrow writer quotes the same way (identical files)
+        handle.write(",".join(names) + "\n")
+        writer = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        yield lambda result: writer.writerow(row(result))
+
+
+def result_columns(ids: list[str], columns: str = "reasons") -> list[str]:
+    """The columns of a results CSV or Parquet file; `columns="outcomes"` has no reasons column."""
+    return ["patient_id", "verdict", *(["reasons"] if columns == "reasons" else []), *ids]
+
+
 def screen_python(prepared, data: list, *, output: str | None, fmt: str, as_of: date, lookback_days: int,
-                  input_format: str, progress: bool = False, notes: list[str] = ()) -> ScreenSummary:
+                  input_format: str, progress: bool = False, notes: list[str] = (),
+                  columns: str = "reasons") -> ScreenSummary:
     """The Python engine on a prepared trial (also the DuckDB engine's fallback); `notes` lead the summary's problems."""
+    from eligibility.engines.arrow_output import check_output
     from eligibility.evaluate.plan import Plan
     from eligibility.readers import read_patients
 
+    check_output(output, fmt, columns)
     registry = prepared.registry
     source = read_patients(data, input_format=input_format, as_of=as_of, lookback_days=lookback_days, registry=registry)
     plan = Plan(prepared.trial, registry, as_of)
@@ -52,17 +94,12 @@ def screen_python(prepared, data: list, *, output: str | None, fmt: str, as_of: 
     started = time.perf_counter()
     unused_decisions: set[str] = set()
     known = set(plan.ids)
-    with _sink(output) as handle:
-        # every field quoted: the DuckDB engine's Arrow writer quotes the same way (identical files)
-        writer = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL)
-        if fmt == "csv":
-            handle.write(",".join(["patient_id", "verdict", "reasons", *plan.ids]) + "\n")
+    # reasons are worded only where they are written (a JSONL record always carries them)
+    with_reasons = columns == "reasons" or fmt == "jsonl"
+    with _result_sink(output, fmt, columns, plan, as_of) as write:
         for patient in patients:
-            result = plan.evaluate(patient, detail=fmt != "csv")
-            if fmt == "csv":
-                writer.writerow([result.patient_id, result.verdict, "; ".join(result.reasons), *result.outcomes])
-            else:
-                handle.write(json.dumps(_jsonl(result, plan, as_of), ensure_ascii=False) + "\n")
+            result = plan.evaluate(patient, detail=fmt == "jsonl", reasons_text=with_reasons)
+            write(result)
             summary.add(result)
             if patient.decisions:
                 unused_decisions.update(set(patient.decisions) - known)

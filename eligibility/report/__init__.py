@@ -43,6 +43,11 @@ class ReportStats:
     has_details: bool
     bytes_written: int
 
+    def summary_line(self, out_path: Path | str) -> str:
+        """One line for stderr: where the page went, its size, how many patients it covers and lists."""
+        listed = f"{self.table_rows:,} listed" + (f" (capped at {self.patient_cap:,})" if self.capped else "")
+        return f"report: {out_path} ({self.bytes_written:,} bytes; {self.screened:,} patients, {listed})"
+
 
 def _with_details(patients: Iterator[Patient], details_path: Path, ids: tuple[str, ...],
                   cap: int) -> Iterator[Patient]:

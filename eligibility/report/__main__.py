@@ -56,9 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     except ReportInputError as exc:
         print(exc.one_line(), file=sys.stderr)
         return 1
-    listed = f"{stats.table_rows:,} listed" + (f" (capped at {stats.patient_cap:,})" if stats.capped else "")
-    print(f"report: {args.output} ({stats.bytes_written:,} bytes; {stats.screened:,} patients, {listed})",
-          file=sys.stderr)
+    print(stats.summary_line(args.output), file=sys.stderr)
     return 0
 
 

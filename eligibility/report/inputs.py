@@ -1,4 +1,4 @@
-"""Streaming readers for what `eligibility screen` writes: the results CSV and the JSONL.
+"""Streaming readers for what `eligibility screen` writes: the results CSV, Parquet and the JSONL.
 
 Both yield one `Patient` per output row, in file order, holding the outcomes in
 the trial's criterion order.  Nothing is kept between rows, so a results file
@@ -119,6 +119,36 @@ def _check_row(patient: Patient, ids: Sequence[str], fail: Fail) -> None:
              f"(they give {want!r}); is this the trial the results were screened with?", "E-REPORT-VERDICT")
 
 
+def _columns(header: Sequence[str], ids: Sequence[str], fail: Fail) -> list[int]:
+    """Where each criterion's outcome sits in a results row (CSV or Parquet) whose columns are `header`."""
+    if tuple(header[:3]) != FIXED_COLUMNS:
+        if tuple(header[:2]) == FIXED_COLUMNS[:2] and "reasons" not in header:
+            fail("no reasons column (written with --columns outcomes?): the report needs the reasons",
+                 "E-REPORT-HEADER")
+        fail(f"header starts {', '.join(header[:3])!s}; a results file starts patient_id, verdict, reasons",
+             "E-REPORT-HEADER")
+    columns = list(header[3:])
+    known = set(ids)
+    extra = [c for c in columns if c not in known]
+    missing = [c for c in ids if c not in columns]
+    if extra or missing or len(set(columns)) != len(columns):
+        fail(f"criterion columns do not match the trial (not in the trial: {', '.join(extra) or 'none'}; "
+             f"missing: {', '.join(missing) or 'none'})", "E-REPORT-HEADER")
+    return [3 + columns.index(c) for c in ids]
+
+
+def _row_patient(record: Sequence[str], line: int, where: Sequence[int], known: frozenset[str]) -> Patient:
+    """One row of a results CSV or Parquet file (patient_id, verdict, reasons, outcomes)."""
+    text = record[2]
+    parsed, notes, deceased = None, (), ""
+    if text.startswith(("data: ", "deceased")):   # row-level entries come first (docs/patient-data.md §6)
+        parsed, entries = split_reasons(text, known)
+        notes, deceased = _row_entries(entries)
+    return Patient(patient_id=record[0], line=line, verdict=record[1], outcomes=tuple(record[i] for i in where),
+                   parsed_reasons=parsed if text else {}, reasons_text=text, known=known, notes=notes,
+                   deceased=deceased)
+
+
 def read_csv(path: Path, ids: Sequence[str]) -> Iterator[Patient]:
     known = frozenset(ids)
     with path.open(encoding="utf-8-sig", newline="") as handle:
@@ -131,37 +161,61 @@ def read_csv(path: Path, ids: Sequence[str]) -> Iterator[Patient]:
             header = next(reader, None)
             if not header:
                 fail("empty results file: no header line", "E-REPORT-HEADER")
-            if tuple(header[:3]) != FIXED_COLUMNS:
-                fail(f"header starts {', '.join(header[:3])!s}; a results CSV starts patient_id, verdict, reasons",
-                     "E-REPORT-HEADER")
-            columns = header[3:]
-            extra = [c for c in columns if c not in known]
-            missing = [c for c in ids if c not in columns]
-            if extra or missing or len(set(columns)) != len(columns):
-                fail(f"criterion columns do not match the trial (not in the trial: {', '.join(extra) or 'none'}; "
-                     f"missing: {', '.join(missing) or 'none'})", "E-REPORT-HEADER")
-            where = [3 + columns.index(c) for c in ids]
+            where = _columns(header, ids, fail)
             width = len(header)
             for record in reader:
                 if not record:
                     continue
                 if len(record) != width:
                     fail(f"row has {len(record)} fields, the header has {width}", "E-REPORT-ROW")
-                text = record[2]
-                parsed, notes, deceased = None, (), ""
-                if text.startswith(("data: ", "deceased")):   # row-level entries come first (docs/patient-data.md §6)
-                    parsed, entries = split_reasons(text, known)
-                    notes, deceased = _row_entries(entries)
-                patient = Patient(
-                    patient_id=record[0], line=reader.line_num, verdict=record[1],
-                    outcomes=tuple(record[i] for i in where), parsed_reasons=parsed if text else {},
-                    reasons_text=text, known=known, notes=notes, deceased=deceased)
+                patient = _row_patient(record, reader.line_num, where, known)
                 _check_row(patient, ids, fail)
                 yield patient
         except csv.Error as exc:
             fail(f"not a readable CSV: {exc}", "E-REPORT-ROW")
         except UnicodeDecodeError as exc:
             fail(f"not UTF-8 text ({exc.reason} at byte {exc.start})", "E-REPORT-ROW")
+
+
+def read_parquet(path: Path, ids: Sequence[str]) -> Iterator[Patient]:
+    """A results Parquet file, a batch at a time; the position in errors is the row (1 = the first patient)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    known = frozenset(ids)
+    row = 0
+
+    def fail(message: str, code: str) -> NoReturn:
+        raise ReportInputError(message, code=code, file=str(path), line=row or None)
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except (OSError, pa.ArrowException) as exc:
+        fail(f"not a readable Parquet file ({exc})", "E-REPORT-FILE")
+    names = parquet.schema_arrow.names
+    where = _columns(names, ids, fail)
+    for field in parquet.schema_arrow:
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            fail(f"column {field.name} holds {field.type}; results columns hold text", "E-REPORT-HEADER")
+    try:
+        for batch in parquet.iter_batches(batch_size=1 << 13):
+            for record in zip(*(column.to_pylist() for column in batch.columns)):
+                row += 1
+                if None in record:
+                    fail(f"column {names[record.index(None)]} is empty (null)", "E-REPORT-ROW")
+                patient = _row_patient(record, row, where, known)
+                _check_row(patient, ids, fail)
+                yield patient
+    except (OSError, pa.ArrowException) as exc:
+        fail(f"not a readable Parquet file ({exc})", "E-REPORT-ROW")
+
+
+def is_parquet(path: Path) -> bool:
+    """Parquet by suffix, else by the file's magic bytes."""
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        return True
+    with path.open("rb") as handle:
+        return handle.read(4) == b"PAR1"
 
 
 def _jsonl_patient(obj: object, ids: Sequence[str], line: int, fail: Fail) -> Patient:
@@ -229,7 +283,7 @@ def read_results(path: Path, ids: Sequence[str]) -> Iterator[Patient]:
     if not path.is_file():
         raise ReportInputError("no such results file", code="E-REPORT-FILE", file=str(path))
     try:
-        jsonl = is_jsonl(path)
+        reader = read_parquet if is_parquet(path) else read_jsonl if is_jsonl(path) else read_csv
     except OSError as exc:
         raise ReportInputError(f"cannot read results: {exc.strerror}", code="E-REPORT-FILE", file=str(path)) from None
-    return (read_jsonl if jsonl else read_csv)(path, ids)
+    return reader(path, ids)
