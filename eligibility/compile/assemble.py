@@ -14,7 +14,7 @@ from lark import Token
 from eligibility.core.ir import All, AnyOf, Has, Manual, Not, walk
 from eligibility.compile.transform import Qualifier, Within
 from eligibility.compile.senses import resolve_ambiguous
-from eligibility.compile.pieces import FAMILY, QUALIFIED, RELATIONS
+from eligibility.compile.pieces import FAMILY, LIST_RELATIONS, QUALIFIED, RELATIONS
 from eligibility.registry.vocabulary import AMBIGUOUS, DRUG, ICD
 from eligibility.compile.pieces import (EXCLUSION_MARKERS, NEGATIONS, NOISE, CONTENT_TYPES, SEXES, Group, MeasurePiece, Neutral,
                      Out, dose_pieces, has_key, is_content, is_measure, neighbours, runs, word_of, computable, span_of,
@@ -48,7 +48,7 @@ class Assembler:
 
     def has(self, token: Token) -> Has | None:
         phrase = self.b.lexer.phrase(token)
-        if phrase is None or phrase.kind != "CATEGORY":
+        if phrase is None or phrase.kind != "CATEGORY" or self._in_relation(token):
             return None
         vocab = self.b.lexer.vocabulary
         key = phrase.ids[0]
@@ -340,6 +340,16 @@ class Assembler:
         if nodes:
             out.node = self.combine(All, nodes)
         return out
+
+    def _in_relation(self, token: Token) -> bool:
+        """Is the mention inside the scope of a relation word before it in the same sentence ("allergy
+        to any ARB or ACE inhibitor", "other than X", "negative for HIV")?  Then it is not the
+        patient's own condition or drug, and stays text."""
+        before = self.b.norm.text[:token.start_pos].lower()
+        sentence = re.split(r"[.;:]\s", before)[-1]
+        item = re.split(r"[,;]", sentence)[-1]
+        return bool(set(re.findall(r"[a-z]+", sentence)) & LIST_RELATIONS
+                    or set(re.findall(r"[a-z]+", item)) & RELATIONS)
 
     def _qualified(self, nodes: list, content: list) -> bool:
         """Are the words beside these has nodes a qualifier of them (not a relation that changes whose

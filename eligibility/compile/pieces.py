@@ -9,7 +9,7 @@ from lark import Token
 
 # Words that carry no constraint on their own ("patients with", "history of", "at screening").
 NOISE = frozenset("""
-medical clinical clinically patient patients subject subjects participant participants adult adults people person persons individual
+medical clinical clinically disease diseases infection infections disorder disorders condition conditions patient patients subject subjects participant participants adult adults people person persons individual
 individuals volunteer volunteers men women man woman with the a an any of in on at to by who which that are is be
 been being have has had having was were known history current currently documented diagnosis diagnosed confirmed
 established prior previous previously past presence present evidence treatment treated therapy use using used
@@ -29,7 +29,7 @@ FAMILY = re.compile(r"\b(family|familial|first[- ]degree|relatives?|parents?|sib
 # hypertension", "liver cirrhosis Child Pugh C") qualify it: the thing named is necessary.
 RELATIONS = frozenset("""
 allergy allergies allergic hypersensitivity hypersensitive intolerance intolerant contraindication
-contraindications contraindicated sensitivity reaction reactions anaphylaxis family familial relative relatives
+contraindications contraindicated sensitivity anaphylaxis family familial relative relatives
 mother mothers father fathers parent parents sibling siblings partner partners spouse offspring
 risk risks suspected suspicion suspect possible probable likely rule prevention preventive prophylaxis
 prophylactic vaccine vaccines vaccination vaccinated immunization immunized screening planned plan plans
@@ -37,8 +37,16 @@ planning scheduled schedule candidate candidates eligible indication indicated r
 required need needs needing awaiting waiting list willing unwilling able unable refuse refuses refused
 contact exposure exposed caregiver caregivers donor donors except other than excluding besides instead
 switch switching discontinue discontinued discontinuation stop stopped stopping withdrawal withdraw free
-resolved cured remission successfully if unless even whether negative positive test tests testing tested
+resolved cured remission successfully if unless even whether negative positive
 antibody antibodies antigen antigens titer titers titre serology seropositive seronegative carrier carriers
+consent consents informed agree agrees agreement regarding trial trials study studies enrolled enrollment
+enrolment participation participating participate investigational preclude precludes including
+""".split())
+# Relations whose scope runs over a whole list after them ("allergy to A, B or C", "other than A or B",
+# "negative for A, B"); the others reach only to the end of their own list item.
+LIST_RELATIONS = frozenset("""
+allergy allergies allergic hypersensitivity hypersensitive intolerance intolerant contraindication
+contraindications contraindicated sensitivity anaphylaxis except excluding besides other negative free
 """.split())
 QUALIFIED = "qualifies the condition, drug or procedure beside it, which the data cannot show; needs a reviewer"
 NEGATIONS = frozenset({"no", "not", "without", "non", "never", "none", "absence", "free", "lack"})

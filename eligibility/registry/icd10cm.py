@@ -21,7 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from eligibility.core.cache import read_entry, write_entry
 
-_FORMAT = 7
+_FORMAT = 9
 _MAX_CODE_LENGTH = 5          # categories and subcategories up to two digits after the dot (I25.10)
 _SKIP_PREFIX = ("other ", "unspecified ", "encounter ", "personal history", "family history", "follow-up",
                 "observation ", "contact with", "exposure to", "underdosing", "adverse effect", "poisoning by",
@@ -36,7 +36,16 @@ effect effects sequelae dysfunction failure involvement presence absence history
 contact exposure status examination observation screening displacement dislocation malposition
 change changes illness reaction reactions loss use care need state deficiency excess increase decrease
 elevation alteration disturbance disturbances insufficiency infection infections inflammation
-""".split())
+""".split()) | frozenset("""
+child carrier death donor donors outcome prosecution litigation counseling feeling frequency separation rotation
+retention recession interruption compression contour crowding atlas axis deletion doubling defects deviation
+difficulty disruption duplication enlargement erosion fusion imbalance inversion leakage limitation malfunction
+malformation malformations rupture scar sequestration shortness falling furloughed anesthesia arrest cocaine
+overfeeding underfeeding hyperalimentation senescence splitting stress strain supervision suppression syndrome
+target threat torsion variations victim weeks wandering worries urgency transgender unemployment underemployed
+underachievement unhappiness loneliness bereavement homelessness promiscuity conviction hostility impulsiveness
+nervousness lethargy malaise debility tiredness calme restzustand abuse neglect
+""".split())      # common English words that code-book titles also use: never a condition on their own
 
 
 def package_version() -> str:
@@ -48,6 +57,8 @@ def package_version() -> str:
 
 def _variants(term: str) -> set[str]:
     """A code-book term in the forms criteria write: with and without nonessential modifiers."""
+    if re.fullmatch(r"[A-Z0-9][A-Z0-9+/-]{1,9}", re.sub(r"\s*\[[^\]]*\]", "", term).strip()):
+        return set()             # an abbreviation (PRES, MIS-C): curated, with its context, in conditions.toml
     term = term.lower().strip()
     term = re.sub(r"\s*\[[^\]]*\]", "", term)            # [FUO]: a bracketed synonym, not part of the term
     term = re.sub(r",? not (otherwise specified|elsewhere classified)\b", "", term)

@@ -75,7 +75,7 @@ class Vocabulary:
 
     def _add(self, phrase: str, key: str) -> None:
         form = phrase_form(phrase)
-        for variant in (form, *_greek(form), *_plural(form)):
+        for variant in (form, *_greek(form), *_plural(form), *_digits(form)):
             if variant and variant not in self.keys:   # the first meaning wins: curated, then the code book
                 self.keys[variant] = key
 
@@ -180,6 +180,12 @@ def _plural(form: str) -> list[str]:
         variants.append(form[: len(form) - len(head)] + "disorder")
         variants.append(form[: len(form) - len(head)] + "disorders")
     return variants
+
+
+def _digits(form: str) -> list[str]:
+    """`sars cov 2` is also written `SARS-CoV2`, `covid 19` `COVID19`, `type 2` `type2`."""
+    joined = re.sub(r"([a-z]) (\d)", r"\1\2", form)
+    return [joined] if joined != form else []
 
 
 def _squeeze(folded: str) -> tuple[str, list[int]]:
