@@ -248,8 +248,9 @@ def screen_duckdb(trial: Trial | PreparedTrial, source_paths: list[Path], *, out
                 shutil.copyfileobj(spooled, sys.stdout)
             Path(target).unlink()
     except OSError as exc:
-        raise DataInputError(f"{target}: cannot write results ({exc.strerror or exc})", code="E-OUTPUT",
-                             file=target) from None
+        from eligibility.engines.python_engine import cannot_write
+
+        raise cannot_write(target, exc) from None
     except Exception as exc:   # DuckDB's errors: unreadable bytes and the like -> the Python reader decides
         if not isinstance(exc, QueryFailed) and type(exc).__module__.split(".")[0] not in ("duckdb", "_duckdb"):
             raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -22,6 +23,15 @@ if TYPE_CHECKING:
     from eligibility.evaluate.plan import PatientResult, Plan
 
 
+def cannot_write(output: str, exc: OSError) -> DataInputError:
+    """The error for an output file that cannot be written, in one short line.
+
+    pyarrow puts its whole message (path included) in `strerror`; the errno says it plainly.
+    """
+    why = os.strerror(exc.errno) if exc.errno else exc.strerror or str(exc)
+    return DataInputError(f"cannot write results ({why})", code="E-OUTPUT", file=output)
+
+
 @contextmanager
 def _sink(output: str | None):
     if output is None:
@@ -30,7 +40,7 @@ def _sink(output: str | None):
     try:
         handle = open(output, "w", encoding="utf-8", newline="")
     except OSError as exc:
-        raise DataInputError(f"{output}: cannot write results ({exc.strerror})", code="E-OUTPUT", file=output) from None
+        raise cannot_write(output, exc) from None
     with handle:
         yield handle
 
@@ -55,8 +65,7 @@ def _result_sink(output: str | None, fmt: str, columns: str, plan: Plan, as_of: 
         try:
             rows = ParquetRows(output, names)
         except OSError as exc:
-            raise DataInputError(f"{output}: cannot write results ({exc.strerror or exc})", code="E-OUTPUT",
-                                 file=output) from None
+            raise cannot_write(output, exc) from None
         with rows:
             yield lambda result: rows.write(row(result))
         return
