@@ -213,19 +213,25 @@ class Lexer:
             if tok.type != "CATEGORY" or (key := vocab.key_of(tok.value)) is None:
                 continue
             kind = getattr(vocab.category(key), "category", None)
-            head = tok.value.split()[-1]
+            words = tok.value.split()
+            # the shared head: any run of the mention's words after its first ("lung transplant
+            # recipients" shares "transplant" or "transplant recipients" with "liver")
+            heads = [" ".join(words[i:j]) for i in range(1, len(words)) for j in range(len(words), i, -1)]
             j = k - 1
             while j >= 1 and out[j].type in ("AND", "OR", "SLASH", "COMMA"):
                 found = None
                 for width in (2, 1):
-                    words = out[j - width:j] if j - width >= 0 else []
-                    if len(words) != width or any(w.type not in ("WORD", "NUMBER") for w in words):
+                    before = out[j - width:j] if j - width >= 0 else []
+                    if len(before) != width or any(w.type not in ("WORD", "NUMBER") for w in before):
                         continue
-                    phrase = f"{text[words[0].start_pos:words[-1].end_pos]} {head}"
-                    other = vocab.key_of(phrase)
-                    if other is not None and vocab.key_of(text[words[0].start_pos:words[-1].end_pos]) is None \
-                            and getattr(vocab.category(other), "category", None) == kind:
-                        found = (width, phrase)
+                    written = text[before[0].start_pos:before[-1].end_pos]
+                    for head in heads:
+                        other = vocab.key_of(f"{written} {head}")
+                        if other is not None and vocab.key_of(written) is None \
+                                and getattr(vocab.category(other), "category", None) == kind:
+                            found = (width, f"{written} {head}")
+                            break
+                    if found:
                         break
                 if found is None:
                     break

@@ -37,7 +37,7 @@ planning scheduled schedule candidate candidates eligible indication indicated r
 required need needs needing awaiting waiting list willing unwilling able unable refuse refuses refused
 contact exposure exposed caregiver caregivers donor donors except other than excluding besides instead
 switch switching discontinue discontinued discontinuation stop stopped stopping withdrawal withdraw free
-resolved cured remission successfully if unless even whether negative positive
+resolved cured remission successfully if unless even whether negative positive ex former
 antibody antibodies antigen antigens titer titers titre serology seropositive seronegative carrier carriers
 consent consents informed agree agrees agreement regarding trial trials study studies enrolled enrollment
 enrolment participation participating participate investigational preclude precludes including

@@ -8,6 +8,7 @@ reads from here, so adding a concept is a data change, not a code change.
 from __future__ import annotations
 
 import re
+import threading
 import tomllib
 from functools import cached_property
 from importlib import resources
@@ -252,8 +253,12 @@ def _read_toml(path: Path | None, packaged: str = "registry.toml") -> tuple[dict
         if section in (*_SECTIONS, "concept", "ingredient", "ambiguous") and isinstance(items, list):
             for item in items:
                 if isinstance(item, dict):
-                    item["__source__"] = (source, _line_of(text, item))
+                    item["__source__"] = source     # the line is looked up only for an error message
+    _TEXTS[source] = text
     return data, source, text
+
+
+_TEXTS: dict[str, str] = {}
 
 
 def _line_of(text: str, item: dict) -> int | None:
@@ -270,7 +275,8 @@ def _entry(model, item: dict, **extra):
     try:
         return model(**fields, **extra)
     except (TypeError, ValueError) as exc:
-        source, line = item.get("__source__", ("registry", None))
+        source = item.get("__source__", "registry")
+        line = _line_of(_TEXTS.get(source, ""), item)
         where = f"{source}:{line}" if line else source
         first = str(exc).splitlines()
         detail = f"{first[0]}: {first[2].strip()}" if len(first) > 2 else (first[0] if first else type(exc).__name__)
@@ -317,9 +323,20 @@ def build_registry(*extra_files: Path) -> Registry:
 _DEFAULT: Registry | None = None
 
 
+_DEFAULT_LOCK = threading.Lock()
+
+
 def default_registry() -> Registry:
-    """The packaged registry, loaded once per process."""
+    """The packaged registry, loaded once per process (from the disk cache when it is there)."""
     global _DEFAULT
     if _DEFAULT is None:
-        _DEFAULT = build_registry()
+        with _DEFAULT_LOCK:
+            if _DEFAULT is None:
+                from eligibility.registry.vocabulary_cache import cached_registry
+                _DEFAULT = cached_registry(build_registry)
     return _DEFAULT
+
+
+def is_packaged(registry: Registry) -> bool:
+    """Is this the packaged registry (no user files)?"""
+    return registry is _DEFAULT

@@ -21,7 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from eligibility.core.cache import read_entry, write_entry
 
-_FORMAT = 9
+_FORMAT = 10
 _MAX_CODE_LENGTH = 5          # categories and subcategories up to two digits after the dot (I25.10)
 _SKIP_PREFIX = ("other ", "unspecified ", "encounter ", "personal history", "family history", "follow-up",
                 "observation ", "contact with", "exposure to", "underdosing", "adverse effect", "poisoning by",
@@ -110,7 +110,8 @@ def _build() -> dict[str, list]:
             add(general, parent if icd.is_category_or_subcategory(parent) else code)
             continue
         add(title, code)
-        for inclusion in icd.get_inclusion_term(code):
+        # inclusion terms and the "Includes:" notes both name what the code holds
+        for inclusion in (*icd.get_inclusion_term(code), *icd.get_includes(code)):
             add(inclusion, code)
     # "Diverticulitis of intestine, ...", "Fracture of femur": a one-word head names the condition
     # at any site, so it stands for all the codes it heads (unless a title says it exactly)

@@ -50,34 +50,43 @@ class Mention:
 
 
 class Vocabulary:
-    def __init__(self, registry: Registry, *, code_book: bool = True) -> None:
+    def __init__(self, registry: Registry, *, code_book: bool = True, automaton=None) -> None:
+        """`automaton`: a ready one, from the disk cache (eligibility.registry.vocabulary_cache)."""
         self.registry = registry
-        self.keys: dict[str, str] = {}           # phrase form -> key
+        self.code_book = code_book
+        self.automaton = automaton if automaton is not None else self._build(registry, code_book)
+
+    @staticmethod
+    def _build(registry: Registry, code_book: bool):
+        keys: dict[str, str] = {}           # phrase form -> key; the first meaning wins
+
+        def add(phrase: str, key: str) -> None:
+            form = phrase_form(phrase)
+            for variant in (form, *_greek(form), *_plural(form), *_digits(form)):
+                if variant and variant not in keys:
+                    keys[variant] = key
+
         for cat in registry.categories.values():
             for phrase in (cat.name, *cat.synonyms):
-                self._add(phrase, cat.id)
+                add(phrase, cat.id)
         for ing in registry.ingredients.values():
             for phrase in (ing.name, *ing.synonyms):
-                self._add(phrase, DRUG + ing.name)
+                add(phrase, DRUG + ing.name)
         for text in registry.ambiguous:
-            self.keys[phrase_form(text)] = AMBIGUOUS + text
-        self.titles: dict[str, str] = {}
-        if code_book:
-            book = icd10cm.lexicon()
-            self.titles = book["titles"]
-            for term, codes in book["terms"].items():
-                self._add(term, ICD + "|".join(codes))
+            keys[phrase_form(text)] = AMBIGUOUS + text
+        if code_book:             # after the curated entries: those win over code-book terms spelt the same
+            for term, codes in icd10cm.lexicon()["terms"].items():
+                add(term, ICD + "|".join(codes))
         automaton = ahocorasick.Automaton()
-        for phrase, key in self.keys.items():
+        for phrase, key in keys.items():
             automaton.add_word(phrase, (len(phrase), key))
         automaton.make_automaton()
-        self.automaton = automaton
+        return automaton
 
-    def _add(self, phrase: str, key: str) -> None:
-        form = phrase_form(phrase)
-        for variant in (form, *_greek(form), *_plural(form), *_digits(form)):
-            if variant and variant not in self.keys:   # the first meaning wins: curated, then the code book
-                self.keys[variant] = key
+    @property
+    def titles(self) -> dict[str, str]:
+        """ICD-10-CM code -> title (read when first needed)."""
+        return icd10cm.lexicon()["titles"] if self.code_book else {}
 
     # -- finding ----------------------------------------------------------------
     def find(self, text: str) -> list[Mention]:
@@ -107,7 +116,8 @@ class Vocabulary:
         return len(flat) >= 3 and flat[:3] in self.titles
 
     def key_of(self, phrase: str) -> str | None:
-        return self.keys.get(phrase_form(phrase))
+        found = self.automaton.get(phrase_form(phrase), None)
+        return found[1] if found is not None else None
 
     # -- what a key stands for ---------------------------------------------------
     def category(self, key: str) -> Category | None:
@@ -209,7 +219,8 @@ _LOCK = threading.Lock()
 
 @lru_cache(maxsize=8)
 def _vocabulary(registry: Registry) -> Vocabulary:
-    return Vocabulary(registry)
+    from eligibility.registry.vocabulary_cache import cached_vocabulary
+    return cached_vocabulary(registry, Vocabulary)
 
 
 def vocabulary(registry: Registry) -> Vocabulary:
