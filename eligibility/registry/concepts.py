@@ -247,8 +247,10 @@ def _read_toml(path: Path | None, packaged: str = "registry.toml") -> tuple[dict
         raise RegistryError(f"{path}: cannot read registry file ({exc.strerror})", code="E-REGISTRY-READ",
                             file=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
-        raise RegistryError(f"{source}: invalid TOML: {exc}", code="E-REGISTRY-TOML", file=source,
-                            line=getattr(exc, "lineno", None)) from None
+        where = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        line = int(where.group(1)) if where else text.count("\n") + 1     # "at end of document"
+        reason = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
+        raise RegistryError(f"invalid TOML: {reason}", code="E-REGISTRY-TOML", file=source, line=line) from None
     for section, items in data.items():
         if section in (*_SECTIONS, "concept", "ingredient", "ambiguous") and isinstance(items, list):
             for item in items:
@@ -277,10 +279,10 @@ def _entry(model, item: dict, **extra):
     except (TypeError, ValueError) as exc:
         source = item.get("__source__", "registry")
         line = _line_of(_TEXTS.get(source, ""), item)
-        where = f"{source}:{line}" if line else source
         first = str(exc).splitlines()
-        detail = f"{first[0]}: {first[2].strip()}" if len(first) > 2 else (first[0] if first else type(exc).__name__)
-        raise RegistryError(f"{where}: invalid entry {_ident(item)!r}: {detail}", code="E-REGISTRY-ENTRY",
+        detail = f"{first[1].strip()}: {first[2].strip().split(' [type=')[0]}" if len(first) > 2 else \
+            (first[0] if first else type(exc).__name__)
+        raise RegistryError(f"invalid entry {_ident(item)!r}: {detail}", code="E-REGISTRY-ENTRY",
                             file=source, line=line) from None
 
 

@@ -24,7 +24,7 @@ from functools import lru_cache
 import ahocorasick
 
 from eligibility.registry import icd10cm
-from eligibility.registry.concepts import Category, Registry, normalize_phrase
+from eligibility.registry.concepts import Category, Registry, is_packaged, normalize_phrase
 
 _FOLD = re.compile(r"[^0-9a-zα-ω]")       # Greek letters stay: "β-blocker", "TNF-α inhibitor"
 DRUG = "drug:"
@@ -220,7 +220,7 @@ _LOCK = threading.Lock()
 @lru_cache(maxsize=8)
 def _vocabulary(registry: Registry) -> Vocabulary:
     from eligibility.registry.vocabulary_cache import cached_vocabulary
-    return cached_vocabulary(registry, Vocabulary)
+    return cached_vocabulary(registry, Vocabulary, packaged=is_packaged(registry))
 
 
 def vocabulary(registry: Registry) -> Vocabulary:

@@ -87,11 +87,9 @@ def cached_registry(build):
     return registry
 
 
-def cached_vocabulary(registry, cls):
+def cached_vocabulary(registry, cls, packaged: bool):
     """The vocabulary of `registry`; from the cache when it is the packaged registry."""
-    from eligibility.registry.concepts import is_packaged
-
-    if not is_packaged(registry):
+    if not packaged:
         return cls(registry)
     automaton = _load("automaton")
     if automaton is None:
