@@ -48,6 +48,9 @@ class Patient:
     procedure_dates: dict[str, date] = field(default_factory=dict)
     # ATC codes (and lower-case ingredient names) of current medications; None = unknown.
     medications: frozenset[str] | None = None
+    # Last day each drug token was taken, past drugs included, where the data has a drug history
+    # (Synthea, OMOP, FHIR; a wide CSV lists current drugs only and leaves this empty).
+    medication_last: dict[str, date] = field(default_factory=dict)
     statuses: dict[str, bool | Invalid] = field(default_factory=dict)  # pregnancy, breastfeeding, ...
     sex: str | None = None                       # "female" / "male"
     deceased: date | None = None

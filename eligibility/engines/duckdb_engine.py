@@ -58,11 +58,12 @@ def _header(path: Path) -> tuple[list[str], str]:
     return next(csv.reader([first], delimiter=delimiter)), delimiter
 
 
-def unsupported_nodes(trial_json: str) -> str | None:
+def unsupported_nodes(trial_json: str, long_data: bool = False) -> str | None:
     """What of the trial the SQL does not match as the readers do, named for the run's note; None if nothing.
 
     Procedures and conditions named by an ICD-10-CM code-book term (keys `icd10cm:...`) are matched
-    through the vocabulary (codes with their hierarchy, display names) by the Python readers only.
+    through the vocabulary (codes with their hierarchy, display names) by the Python readers only,
+    and so, in long data, are drugs asked for within a window (the drug history).
     """
     found: set[str] = set()
 
@@ -73,6 +74,8 @@ def unsupported_nodes(trial_json: str) -> str | None:
                     found.add("procedures")
                 elif ":" in str(node.get("code", "")):
                     found.add("code-book conditions")
+                elif long_data and node.get("category") == "medication" and node.get("within"):
+                    found.add("drugs taken within a window")     # the readers keep the drug history
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -200,7 +203,7 @@ def screen_duckdb(trial: Trial | PreparedTrial, source_paths: list[Path], *, out
         reason = f"{'/'.join(sorted(formats))} data is read by the Python engine"
     elif fmt == "jsonl":
         reason = "--format jsonl carries full explanations, which the Python engine writes"
-    elif (kinds := unsupported_nodes(prepared.json)):
+    elif (kinds := unsupported_nodes(prepared.json, long_data)):
         reason = f"the trial asks for {kinds}, which the Python engine matches"
     sql = None
     notes: list[str] = []

@@ -44,7 +44,8 @@ def build_has(builder, node: Has):
     if node.category in ("condition", "procedure") and code not in _SEX:
         return _timed(builder, keys, label, node, fn, ex)
     if node.category == "medication" and duration is None:
-        return fn, ex          # a current medication list answers "within" any window ending today
+        # a drug history answers a window; a current list alone answers it for the current drugs
+        return _medication_window(builder, code, label, node, fn, ex)
     note = words.qualifier_text("duration_at_least", duration) if duration else \
         f"within {words.duration_text(node.within)}: cannot be checked from the data"
 
@@ -138,16 +139,24 @@ def _status(code: str, keys: frozenset[str], label: str, excluded: tuple[str, ..
     return fn, ex
 
 
-def _medication(builder, code: str, label: str):
-    registry = builder.registry
+def _drug_rule(registry, code: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """(ATC prefixes, member names) of a drug class or single drug."""
     cat = registry.categories.get(code)
     if cat is not None and cat.category == "medication":
-        prefixes = tuple(p.upper() for p in cat.atc)
-        members = frozenset(m.lower() for m in cat.members)
-    else:
-        ingredient = registry.ingredient_by_name.get(normalize_phrase(code)) or registry.ingredients.get(code)
-        prefixes = (ingredient.atc.upper(),) if ingredient else ()
-        members = frozenset({ingredient.name.lower() if ingredient else code.lower()})
+        return tuple(p.upper() for p in cat.atc), frozenset(m.lower() for m in cat.members)
+    ingredient = registry.ingredient_by_name.get(normalize_phrase(code)) or registry.ingredients.get(code)
+    return ((ingredient.atc.upper(),) if ingredient else (),
+            frozenset({ingredient.name.lower() if ingredient else code.lower()}))
+
+
+def _member_test(builder, code: str):
+    prefixes, members = _drug_rule(builder.registry, code)
+    return lambda token: token in members or token.startswith(prefixes)
+
+
+def _medication(builder, code: str, label: str):
+    registry = builder.registry
+    prefixes, members = _drug_rule(registry, code)
     atc_names = builder.atc_names
     # a listed group containing the asked class (A10B for DPP-4 inhibitors) may hide a member
     broader = broader_codes(prefixes)
@@ -196,6 +205,28 @@ def _medication(builder, code: str, label: str):
             return U, [f"listed {', '.join(repr(s) for s in shown)} may include {label}"]
         return F, [f"no {label} among medications ({words.listed(names(meds))})"]
     return fn, ex
+
+
+def _medication_window(builder, code: str, label: str, node: Has, fn, ex):
+    """`Use of opioids within the past 6 months`: a drug taken on any day of the window counts."""
+    start = builder.as_of.toordinal() - node.within.value * _DAYS[node.within.unit]
+    member = _member_test(builder, code)
+
+    def recent(p: Patient) -> list[str]:
+        return sorted(t for t, last in p.medication_last.items() if last.toordinal() >= start - 1e-9 and member(t))
+
+    def window_fn(p: Patient) -> int:
+        c = fn(p)
+        return T if c != T and p.statuses.get(code) is None and recent(p) else c
+
+    def window_ex(p: Patient, detail: bool):
+        c, texts = ex(p, detail)
+        if c == T or p.statuses.get(code) is not None or not (hits := recent(p)):
+            return c, texts
+        names = ", ".join(builder.atc_names.get(t, t) for t in hits)
+        last = max(p.medication_last[t] for t in hits)
+        return T, [f"took {names} ({label}) until {last.isoformat()}, within {words.duration_text(node.within)}"]
+    return window_fn, window_ex
 
 
 def _timed(builder, keys: frozenset[str], label: str, node: Has, fn, ex):

@@ -211,6 +211,7 @@ class LongAssembler:
         self._latest: dict[str, dict[str, date]] = {}     # pid -> key -> latest record date
         self._statuses: dict[str, set[str]] = {}
         self._meds: dict[str, set[str]] = {}
+        self._med_last: dict[str, dict[str, date]] = {}     # pid -> token -> last day taken (past drugs)
         self._problems: dict[str, list[str]] = {}
 
     # -- input --------------------------------------------------------------
@@ -335,7 +336,13 @@ class LongAssembler:
             self._problems.setdefault(pid, []).append(
                 f"medication {text or rxnorm!r} has no usable start date ({start!r}); not counted as current")
             return
-        if begin > self.as_of or (end is not None and end < self.as_of):
+        if begin > self.as_of:
+            return
+        if end is not None and end < self.as_of:
+            # not current; kept with its last day for windows ("opioids within the past 6 months")
+            last = self._med_last.setdefault(pid, {})
+            for token in self.codes.drug_tokens(rxnorm, text):
+                last[token] = max(end, last.get(token, end))
             return
         tokens = self.codes.drug_tokens(rxnorm, text)
         if not tokens:
@@ -362,6 +369,7 @@ class LongAssembler:
                 patient.statuses[status] = True
         if self.medications_known:
             patient.medications = frozenset(self._meds.pop(pid, set()))
+            patient.medication_last = {**self._med_last.pop(pid, {}), **dict.fromkeys(patient.medications, self.as_of)}
         if self.procedures_known:
             patient.procedures, patient.procedure_dates = self._procedures.pop(pid)
         died = parse_day(death)
