@@ -320,8 +320,10 @@ class Assembler:
         elif nodes and content and self._qualified(nodes, content):
             # "uncontrolled hypertension", "metformin monotherapy": having the condition or taking the
             # drug is necessary (a patient without it is decided), the words beside it go to a reviewer
-            for run in runs(content, blockers):
-                nodes.append(self.manual([run], QUALIFIED))
+            # runs stop at the mentions; a run of punctuation alone says nothing
+            for run in runs(content, blockers + [span_of(c) for c in categories]):
+                if any(ch.isalnum() for ch in self.b.norm.text[run[0]:run[1]]):
+                    nodes.append(self.manual([run], QUALIFIED))
             nodes.sort(key=lambda n: n.span[0])
         elif nodes and content:
             spans = content + [span_of(p) for p in term if not isinstance(p, Neutral)]
