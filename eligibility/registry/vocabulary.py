@@ -55,6 +55,7 @@ class Vocabulary:
         self.registry = registry
         self.code_book = code_book
         self.automaton = automaton if automaton is not None else self._build(registry, code_book)
+        self._codes: dict[str, dict[str, tuple[str, ...]]] = {}
 
     @staticmethod
     def _build(registry: Registry, code_book: bool):
@@ -138,7 +139,13 @@ class Vocabulary:
         return None
 
     def codes(self, cat: Category) -> dict[str, tuple[str, ...]]:
-        """The code sets a category matches, by system (DESIGN §3 `codes`)."""
+        """The code sets a category matches, by system (DESIGN §3 `codes`); worked out once per entry."""
+        known = self._codes.get(cat.id)
+        if known is None:
+            known = self._codes[cat.id] = self._codes_of(cat)
+        return dict(known)
+
+    def _codes_of(self, cat: Category) -> dict[str, tuple[str, ...]]:
         out: dict[str, tuple[str, ...]] = {}
         if cat.icd10:
             out["icd10cm"] = tuple(c for c in cat.icd10)
