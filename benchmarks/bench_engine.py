@@ -1,5 +1,8 @@
 """Columnar engine benchmark: (a) `eligibility screen` end to end, (b) a hand-written DuckDB query, (c) Python engine.
 
+Also (a) writing Parquet (`-o results.parquet`) and the size and time of the HTML report of (a)'s results
+(`eligibility report`, the patient table capped at 5,000 rows).
+
 Usage: python benchmarks/bench_engine.py [--patients 1000000] [--big]   (--big adds a 10,000,000-patient run)
 Prints a markdown table.  Not a test: timings depend on the machine.
 """
@@ -65,6 +68,14 @@ def run_cli(path: Path, out: Path) -> tuple[float, float]:
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return seconds, max(peak, before) / 1024
+
+
+def run_report(results: Path, out: Path) -> tuple[float, int]:
+    """`eligibility report` over a results file: seconds and the page's size in bytes."""
+    start = time.perf_counter()
+    subprocess.run([str(ROOT / ".venv/bin/eligibility"), "report", str(results), "--trial", str(TRIAL), "-o", str(out)],
+                   check=True, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start, out.stat().st_size
 
 
 def run_hand(path: Path, out: Path) -> float:
@@ -142,8 +153,9 @@ def main() -> None:
     startup = [run_cli(tiny, work / "a.csv")[0] for _ in range(2)]
     print(f"start-up (10 patients): first run (empty cache) {startup[0]:.2f} s, repeated run {startup[1]:.2f} s\n")
     print("| patients | (a) eligibility screen (s) | (b) hand-written DuckDB (s) | (a)/(b) | peak RSS (a) MB "
-          "| (c) Python patients/s | (a) = (b) verdicts and outcomes | query alone: with reasons / without (s) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| (c) Python patients/s | (a) = (b) verdicts and outcomes | query alone: with reasons / without (s) "
+          "| (a) to Parquet (s) | report of (a): MB, s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in sizes:
         data = work / f"patients_{n}.csv"
         subprocess.run([sys.executable, str(ROOT / "benchmarks/gen_patients.py"), str(n), str(data)], check=True)
@@ -153,8 +165,10 @@ def main() -> None:
         same = agreement(work / "a.csv", work / "b.csv")
         with_reasons = run_query(data, work / "q.csv", reasons=True)
         without = run_query(data, work / "q.csv", reasons=False)
+        parquet, _ = run_cli(data, work / "a.parquet")
+        report_s, report_bytes = run_report(work / "a.csv", work / "report.html")
         print(f"| {n:,} | {a:.1f} | {b:.1f} | {a / b:.2f} | {rss:,.0f} | {c:,.0f} | {same:.2%} "
-              f"| {with_reasons:.1f} / {without:.1f} |")
+              f"| {with_reasons:.1f} / {without:.1f} | {parquet:.1f} | {report_bytes / 1e6:.1f}, {report_s:.1f} |")
         data.unlink()
     shutil.rmtree(work, ignore_errors=True)
 
