@@ -35,7 +35,8 @@ from sqlglot import exp
 from eligibility.evaluate.category_rules import other_sexes
 from eligibility.readers.observations import code_map
 from eligibility.registry.concepts import Registry
-from eligibility.sql.nodes import Needs, feature
+from eligibility.registry.codes import node_keys
+from eligibility.sql.nodes import Needs, feature, safe_name
 from eligibility.registry.units import conversion
 from eligibility.core.errors import UnitError
 
@@ -151,14 +152,16 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
     if cond_codes:
         flags = []
         for code in cond_codes:
-            cat = registry.categories.get(code)
+            # a registry entry, or a code-book entry (icd10cm:...) the compiler made from ICD-10-CM
+            cat = registry.categories.get(code) or codes.vocabulary.category(code)
             if cat is None or cat.category == "medication":
-                flags.append(f"FALSE AS f_{code}")
+                flags.append(f"FALSE AS f_{safe_name(code)}")
                 continue
             if condition_map:
-                # a registry entry by its id, as eligibility.evaluate.has matches it
-                keys = [code]
-                flags.append(f"COALESCE(cm.category IN ({', '.join(map(_s, keys))}), FALSE) AS f_{code}")
+                # as eligibility.evaluate.has matches: a registry entry by its id, a code-book entry by its codes
+                keys = [code] if code in registry.categories else \
+                    sorted(node_keys(code, codes.vocabulary.codes(cat)))
+                flags.append(f"COALESCE(cm.category IN ({', '.join(map(_s, keys))}), FALSE) AS f_{safe_name(code)}")
                 continue
             tests = [f"c.condition_concept_id IN ({', '.join(map(str, cat.omop))})"] if cat.omop else []
             if cat.snomed:
@@ -172,7 +175,10 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
                 tests.append(f"(REGEXP_MATCHES(COALESCE(c.condition_source_value, ''), "
                              f"'^[A-TV-Za-tv-z][0-9][0-9A-Za-z]([.][0-9A-Za-z]{{1,4}})?$') AND "
                              f"UPPER(REPLACE(c.condition_source_value, '.', '')) LIKE {_s(flat + '%')})")
-            flags.append(f"COALESCE({' OR '.join(tests) or 'FALSE'}, FALSE) AS f_{code}")
+                # an ICD-10-CM concept (a source concept or a non-standard condition_concept_id)
+                tests.append(f"(k.vocabulary_id = 'ICD10CM' AND UPPER(REPLACE(k.concept_code, '.', '')) "
+                             f"LIKE {_s(flat + '%')})")
+            flags.append(f"COALESCE({' OR '.join(tests) or 'FALSE'}, FALSE) AS f_{safe_name(code)}")
         join = ("JOIN elig_condition_map AS cm ON cm.condition_concept_id = COALESCE(c.condition_concept_id, 0) "
                 "AND cm.condition_source_value = COALESCE(c.condition_source_value, '') "
                 "AND cm.condition_display = COALESCE(c.condition_display, '')") if condition_map else \
@@ -183,9 +189,10 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
   WHERE c.condition_start_date IS NULL OR c.condition_start_date <= {day})""")
         aggs = []
         for code in cond_codes:
-            aggs.append(f"BOOL_OR(f_{code}) AS c_{code}, "
-                        f"BOOL_OR(f_{code} AND (e IS NULL OR e >= {day})) AS o_{code}, "
-                        f"MIN(CASE WHEN f_{code} THEN s END) AS on_{code}")
+            n = safe_name(code)
+            aggs.append(f"BOOL_OR(f_{n}) AS c_{n}, "
+                        f"BOOL_OR(f_{n} AND (e IS NULL OR e >= {day})) AS o_{n}, "
+                        f"MIN(CASE WHEN f_{n} THEN s END) AS on_{n}")
         ctes.append(f"cagg AS (SELECT person_id, {', '.join(aggs)} FROM crow GROUP BY person_id)")
         for rule, code in sorted(needs.categories):
             if code not in cond_codes:
@@ -195,11 +202,11 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
                 # an open episode says yes; a known sex the status cannot apply to says no
                 other = other_sexes(registry.categories.get(code))
                 no = f"WHEN {_sex(registry)} IN ({', '.join(map(_s, other))}) THEN FALSE " if other else ""
-                feats.append(f"CASE WHEN ca.o_{code} THEN TRUE {no}END AS {feature('h', f'{rule}_{code}')}")
+                feats.append(f"CASE WHEN ca.o_{safe_name(code)} THEN TRUE {no}END AS {feature('h', f'{rule}_{code}')}")
             elif status:      # statuses never enter the condition set
                 feats.append(f"FALSE AS {feature('h', f'{rule}_{code}')}")
             else:
-                feats.append(f"COALESCE(ca.c_{code}, FALSE) AS {feature('h', f'{rule}_{code}')}")
+                feats.append(f"COALESCE(ca.c_{safe_name(code)}, FALSE) AS {feature('h', f'{rule}_{code}')}")
             names.append(feature("h", f"{rule}_{code}"))
         if "diabetes_duration" in needs.concepts:
             feats.append(f"CAST(DATE_DIFF('day', ca.on_type_2_diabetes, {day}) AS DOUBLE) / 365.25 AS v_diabetes_duration")
