@@ -51,6 +51,8 @@ class Patient:
     # Last day each drug token was taken, past drugs included, where the data has a drug history
     # (Synthea, OMOP, FHIR; a wide CSV lists current drugs only and leaves this empty).
     medication_last: dict[str, date] = field(default_factory=dict)
+    # The record behind each current drug token, for explanations: (as written, start date).
+    medication_records: dict[str, tuple[str, date]] = field(default_factory=dict)
     statuses: dict[str, bool | Invalid] = field(default_factory=dict)  # pregnancy, breastfeeding, ...
     sex: str | None = None                       # "female" / "male"
     deceased: date | None = None

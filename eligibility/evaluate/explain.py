@@ -184,3 +184,8 @@ def range_text(name: str, node: Range, m: Measurement, low: float | None, high: 
                side: str, detail: bool, uln: float | None, value_unit: str) -> str:
     text = _range_text(name, node, m, low, high, side, uln, value_unit)
     return text + provenance(m) if detail else text
+
+
+def article(word: str) -> str:
+    """'an ACE inhibitor', 'a statin' (by the sound of the first letter: vowels, and letters read as vowels)."""
+    return "an" if word[:1].lower() in "aeiou" or (word[:1].isupper() and word[:1] in "FHLMNRSX") else "a"

@@ -197,6 +197,10 @@ def _medication(builder, code: str, label: str):
             return U, ["medications not recorded"]
         hits = [t for t in meds if member(t)]
         if hits:
+            records = sorted({p.medication_records[t] for t in hits if t in p.medication_records})
+            if records:      # the deciding records, as the export wrote them, with their start dates
+                return T, [f"{text}, since {start.isoformat()}, is {words.article(label)} {label}"
+                           for text, start in records]
             return T, [f"takes {', '.join(names(hits))} ({label})"]
         if not meds:
             return F, [f"no {label}: no medications"]

@@ -212,6 +212,7 @@ class LongAssembler:
         self._statuses: dict[str, set[str]] = {}
         self._meds: dict[str, set[str]] = {}
         self._med_last: dict[str, dict[str, date]] = {}     # pid -> token -> last day taken (past drugs)
+        self._med_records: dict[str, dict[str, tuple[str, date]]] = {}   # pid -> token -> (record, start)
         self._problems: dict[str, list[str]] = {}
 
     # -- input --------------------------------------------------------------
@@ -349,6 +350,9 @@ class LongAssembler:
             unknown[rxnorm or (text or "").strip() or "?"] += 1
             return
         self._meds.setdefault(pid, set()).update(tokens)
+        records = self._med_records.setdefault(pid, {})
+        for token in tokens:
+            records.setdefault(token, ((text or f"RxNorm {rxnorm}").strip(), begin))
 
     # -- output -------------------------------------------------------------
     def build(self, pid: str, row: int, *, birth: str | None, sex: str | None, death: str | None) -> Patient:
@@ -370,6 +374,7 @@ class LongAssembler:
         if self.medications_known:
             patient.medications = frozenset(self._meds.pop(pid, set()))
             patient.medication_last = {**self._med_last.pop(pid, {}), **dict.fromkeys(patient.medications, self.as_of)}
+            patient.medication_records = self._med_records.pop(pid, {})
         if self.procedures_known:
             patient.procedures, patient.procedure_dates = self._procedures.pop(pid)
         died = parse_day(death)
