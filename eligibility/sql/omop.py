@@ -41,6 +41,35 @@ from eligibility.registry.units import conversion
 from eligibility.core.errors import UnitError
 
 
+# OMOP CDM 5.4 columns the query reads, with the types it reads them as (CDM 5.4 DDL: integer ids,
+# dates, datetimes, numeric values as DOUBLE; person ids compared as text, the way the DuckDB views
+# carry them).  Every column is cast in the query itself, so tables loaded without a schema
+# (DuckDB's read_csv_auto typing an all-empty `range_high` as VARCHAR) give the same answers.
+_CDM_TYPES: dict[str, dict[str, str]] = {
+    "person": {"person_id": "VARCHAR", "gender_concept_id": "BIGINT", "year_of_birth": "INTEGER",
+               "month_of_birth": "INTEGER", "day_of_birth": "INTEGER", "birth_datetime": "TIMESTAMP",
+               "gender_source_value": "VARCHAR"},
+    "death": {"person_id": "VARCHAR", "death_date": "DATE"},
+    "measurement": {"person_id": "VARCHAR", "measurement_concept_id": "BIGINT", "measurement_date": "DATE",
+                    "measurement_datetime": "TIMESTAMP", "value_as_number": "DOUBLE", "range_high": "DOUBLE",
+                    "unit_concept_id": "BIGINT", "measurement_source_value": "VARCHAR",
+                    "unit_source_value": "VARCHAR"},
+    "condition_occurrence": {"person_id": "VARCHAR", "condition_concept_id": "BIGINT",
+                             "condition_start_date": "DATE", "condition_end_date": "DATE",
+                             "condition_source_value": "VARCHAR"},
+    "drug_exposure": {"person_id": "VARCHAR", "drug_concept_id": "BIGINT", "drug_exposure_start_date": "DATE",
+                      "drug_exposure_end_date": "DATE", "days_supply": "INTEGER", "drug_source_value": "VARCHAR"},
+    "concept": {"concept_id": "BIGINT", "concept_name": "VARCHAR", "vocabulary_id": "VARCHAR",
+                "concept_code": "VARCHAR"},
+}
+
+
+def _table(prefix: str, table: str, extra: tuple[str, ...] = ()) -> str:
+    """A CDM table with the columns the query reads cast to their types (`extra`: non-CDM columns)."""
+    cols = [f"CAST({c} AS {kind}) AS {c}" for c, kind in _CDM_TYPES[table].items()] + list(extra)
+    return f"(SELECT {', '.join(cols)} FROM {prefix}{table})"
+
+
 def _s(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
@@ -117,7 +146,7 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
          COALESCE(ui.scale, us.scale, CASE WHEN (m.unit_concept_id IS NULL OR m.unit_concept_id = 0 OR {unknown_uid})
               AND COALESCE(TRIM(m.unit_source_value), '') = '' THEN 1.0 END) AS s,
          COALESCE(ui.off, us.off, 0.0) AS o
-  FROM {p}measurement AS m
+  FROM {_table(p, 'measurement')} AS m
   LEFT JOIN {_values(ids, 'cid, concept', ('BIGINT', 'VARCHAR')).replace('AS v(', 'AS mi(')} ON mi.cid = m.measurement_concept_id
   LEFT JOIN {_values(loinc, 'code, concept', ('VARCHAR', 'VARCHAR')).replace('AS v(', 'AS ml(')}
        ON mi.concept IS NULL AND ml.code = m.measurement_source_value
@@ -182,10 +211,10 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
         join = ("JOIN elig_condition_map AS cm ON cm.condition_concept_id = COALESCE(c.condition_concept_id, 0) "
                 "AND cm.condition_source_value = COALESCE(c.condition_source_value, '') "
                 "AND cm.condition_display = COALESCE(c.condition_display, '')") if condition_map else \
-            f"LEFT JOIN {p}concept AS k ON k.concept_id = c.condition_concept_id"
+            f"LEFT JOIN {_table(p, 'concept')} AS k ON k.concept_id = c.condition_concept_id"
         ctes.append(f"""crow AS (
   SELECT c.person_id, c.condition_start_date AS s, c.condition_end_date AS e, {', '.join(flags)}
-  FROM {p}condition_occurrence AS c {join}
+  FROM {_table(p, 'condition_occurrence', ('condition_display',) if condition_map else ())} AS c {join}
   WHERE c.condition_start_date IS NULL OR c.condition_start_date <= {day})""")
         aggs = []
         for code in cond_codes:
@@ -242,7 +271,7 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
             flags.append(f"COALESCE({' OR '.join(tests) or 'FALSE'}, FALSE) AS g_{code}")
         ctes.append(f"""drow AS (
   SELECT d.person_id, {', '.join(flags)}
-  FROM {p}drug_exposure AS d LEFT JOIN {p}concept AS k ON k.concept_id = d.drug_concept_id
+  FROM {_table(p, 'drug_exposure')} AS d LEFT JOIN {_table(p, 'concept')} AS k ON k.concept_id = d.drug_concept_id
   WHERE d.drug_exposure_start_date <= {day}
     AND COALESCE(COALESCE(d.drug_exposure_end_date, CASE WHEN d.days_supply > 0
         THEN d.drug_exposure_start_date + CAST(d.days_supply - 1 AS INT) END) >= {day}, TRUE))""")
@@ -273,7 +302,7 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
         names.append("f_sex")
     feats.append(f"COALESCE(dth.death_date <= {day}, FALSE) AS deceased")
     names.append("deceased")
-    joins = [f"LEFT JOIN (SELECT person_id, MIN(death_date) AS death_date FROM {p}death GROUP BY person_id) AS dth "
+    joins = [f"LEFT JOIN (SELECT person_id, MIN(death_date) AS death_date FROM {_table(p, 'death')} AS dsrc GROUP BY person_id) AS dth "
              "ON dth.person_id = pe.person_id"]
     if wanted:
         joins.append("LEFT JOIN latest AS la ON la.person_id = pe.person_id")
@@ -282,5 +311,5 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
     if med_codes:
         joins.append("LEFT JOIN dagg AS da ON da.person_id = pe.person_id")
     sql = (("WITH " + ",\n".join(ctes) + "\n") if ctes else "") + \
-        f"SELECT {', '.join(feats)} FROM {p}person AS pe {' '.join(joins)}"
+        f"SELECT {', '.join(feats)} FROM {_table(p, 'person')} AS pe {' '.join(joins)}"
     return sqlglot.parse_one(sql, read="duckdb"), names
