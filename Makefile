@@ -16,7 +16,7 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/eligibility compile trials/ucmsc_t2dm.ctgov.json
 	@mkdir -p results
-	$(BIN)/eligibility screen trials/ucmsc_t2dm.ctgov.json patients/demo_ucmsc.csv -o results/demo_ucmsc.csv --as-of 2026-01-01
+	$(BIN)/eligibility screen trials/ucmsc_t2dm.ctgov.json patients/demo_ucmsc.csv -o results/demo_ucmsc.csv --as-of 2026-01-01 --report results/demo_ucmsc.html
 
 test: $(BIN)/.installed
 	scripts/run-tests $(BIN)/python
