@@ -25,25 +25,46 @@ _INLINE = re.compile(r"(?:(?<=\s)|(?<=[:;]))(\d{1,2})([.)])\s+(?=\S)")
 _LEADING = re.compile(r"(\d{1,2})([.)])\s+(?=\S)")
 
 
-def inline_starts(text: str, first: int, end: int) -> list[int]:
-    """Offsets inside text[first:end] where a further item of a one-line numbered list begins."""
-    lead = _LEADING.match(text, first, end)
-    found = [m for m in _INLINE.finditer(text, first, end) if m.start() > first]
-    if lead is not None:
-        expected, style, cuts = int(lead.group(1)) + 1, lead.group(2), []
-    else:
-        # "...criteria: 1) ..." -- the count must start at 1, right after a colon
-        start = next((m for m in found if m.group(1) == "1" and text[first:m.start()].rstrip().endswith(":")), None)
-        if start is None:
-            return []
-        expected, style, cuts = 2, start.group(2), [start.start()]
-        found = [m for m in found if m.start() > start.start()]
+def _counted(found: list, expected: int, style: str) -> list[int]:
+    cuts = []
     for m in found:
         if m.group(2) == style and int(m.group(1)) == expected:
             cuts.append(m.start())
             expected += 1
-    # one further item at least: a lone "1)" after a colon is a sentence's own numbering
-    return cuts if len(cuts) >= (1 if lead is not None else 2) else []
+    return cuts
+
+
+def inline_lists(text: str, first: int, end: int) -> tuple[list[int], list[int]]:
+    """(continuing, nested): offsets inside text[first:end] where an inline list item begins.
+
+    `continuing` items go on with the count of the line's own leading `n.` (a flattened list:
+    each is an item at the line's level); `nested` items form a list opened by a colon and
+    counted from 1 (`... as follows: 1) A 2) B`), inside an item that has a marker of its own,
+    so they are its sub-items.  A line with no marker of its own ("Inclusion criteria: 1) ...")
+    gives its colon list as `continuing`: there is no item to nest them under.
+    """
+    lead = _LEADING.match(text, first, end)
+    found = [m for m in _INLINE.finditer(text, first, end) if m.start() > first]
+    # "...: 1) ..." -- a count starting at 1, right after a colon
+    opener = next((m for m in found if m.group(1) == "1" and text[first:m.start()].rstrip().endswith(":")), None)
+    nested: list[int] = []
+    if opener is not None:
+        after = [m for m in found if m.start() > opener.start()]
+        nested = [opener.start(), *_counted(after, 2, opener.group(2))]
+        # one further item at least: a lone "1)" after a colon is a sentence's own numbering
+        nested = nested if len(nested) >= 2 else []
+    if lead is None:
+        return ([], nested) if marker_at(text, first, end) else (nested, [])
+    # the line's own count goes on only before a nested list begins
+    limit = nested[0] if nested else end
+    continuing = _counted([m for m in found if m.start() < limit], int(lead.group(1)) + 1, lead.group(2))
+    return continuing, nested
+
+
+def inline_starts(text: str, first: int, end: int) -> list[int]:
+    """Offsets inside text[first:end] where a further item of a one-line numbered list begins."""
+    continuing, nested = inline_lists(text, first, end)
+    return sorted(continuing + nested)
 
 
 @dataclass
@@ -52,6 +73,7 @@ class Line:
     end: int          # offset after the last non-space character
     first: int        # offset of the first non-space character (== end for blank)
     indent: int       # column of the first non-space character (tab = 4)
+    inline: bool = False   # an item of a list written inside the line's own item (`- Either: 1) A 2) B`)
 
     @property
     def blank(self) -> bool:
@@ -84,14 +106,16 @@ def split_lines(text: str) -> list[Line]:
         lead = len(raw) - len(body)
         indent = len(raw[:lead].replace(_BOM, "").expandtabs(4))
         line = Line(pos, pos + len(stripped), pos + min(lead, len(stripped)), indent)
-        cuts = inline_starts(text, line.first, line.end) if not line.blank else []
+        continuing, nested = inline_lists(text, line.first, line.end) if not line.blank else ([], [])
+        cuts = sorted(continuing + nested)
         if not cuts:
             out.append(line)
+        inner = set(nested)
         for start, nxt in zip([line.first, *cuts], [*cuts, line.end]) if cuts else ():
             end = nxt
             while end > start and text[end - 1] in " \t":
                 end -= 1
-            out.append(Line(line.start if start == line.first else start, end, start, indent))
+            out.append(Line(line.start if start == line.first else start, end, start, indent, start in inner))
     return out
 
 
@@ -104,6 +128,11 @@ MARKER = re.compile(
     r"|\(?(?P<letter>[a-zA-Z])[.)]|\((?P<pletter>[a-zA-Z])\))(?=\s|$)"
 )
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8, "ix": 9, "x": 10}
+
+
+def marker_at(text: str, first: int, end: int) -> bool:
+    """Does text[first:end] begin with a list marker?"""
+    return MARKER.match(text, first, end) is not None
 
 
 def marker(text: str, line: Line) -> tuple[str, int | None, int] | None:

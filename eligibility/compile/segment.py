@@ -13,8 +13,11 @@ character ends up in an item's body, an item's marker, or a heading.
   kind continues that kind's ids.
 - Items: numbered (`2.`, `2)`, `(2)`), bulleted (`*`, `-`, `•`, ...), lettered
   or roman (`a)`, `(b)`, `iv.`); a marker indented deeper than the open item
-  is a sub-item of it, and so is one at the same column whose class ranks
-  below it (numbers > bullets > letters > roman), e.g. `a)` under `3.`.
+  is a sub-item of it, and so is a sub-marker (letter, roman numeral) at the
+  same column under a number or bullet, e.g. `a)` under `3.`.  Any other
+  marker at the same column (a count restarting, `-` after `1.`) is a new item
+  at that level, so one item never folds a following list into itself.  A
+  list written inside an item's line (`- Either: 1) A 2) B`) is its sub-items.
 - Lines without a marker continue the item above when they follow it directly,
   or after a blank line when indented deeper than the item's marker.
 - Not criteria (reported as headings of their own kind): a narrative section
@@ -108,11 +111,26 @@ class _Open:
     start: int = -1
     end: int = -1
     children: list["_Open"] = field(default_factory=list)
+    inline: bool = False      # an item of a list written inside its parent's line
 
     def extend(self, start: int, end: int) -> None:
         if self.start < 0:
             self.start = start
         self.end = max(self.end, end)
+
+
+# classes that mark a sub-list when written at their parent's column (`3. Labs:` then `a) HbA1c`)
+_SUB_MARKERS = ("letter", "roman")
+
+
+def _owns(parent: _Open, indent: int, cls: str) -> bool:
+    """May an open item own a marker at this column?  Only one indented deeper, or a sub-marker
+    (a letter or roman numeral) at the same column under a number or bullet.  A marker that
+    restarts a count or changes style at the same column (`-` after `1.`, `1.` after `5.`) is a
+    new item at the parent's level: nesting it would fold every later item of that list in."""
+    if parent.indent != indent:
+        return parent.indent < indent
+    return cls in _SUB_MARKERS and _rank(parent.cls) < _rank(cls)
 
 
 def _heading_start(text: str, line: _Line) -> int:
@@ -216,11 +234,15 @@ def segment(text: str, *, require_headings: bool = False, source: str | None = N
                 follows_letter = any(o.indent == line.indent and o.cls == "letter" and o.number == letter - 1
                                      for o in stack)
                 cls, number = ("letter", letter) if follows_letter else ("roman", number)
-            # deeper markers nest; at the same column only a lower-ranked class nests (`a)` under `3.`)
-            while stack and (stack[-1].indent > line.indent
-                             or (stack[-1].indent == line.indent and _rank(stack[-1].cls) >= _rank(cls))):
+            # an item of a list written inside a line belongs to that line's item; no later line's
+            # marker nests under it
+            while stack and stack[-1].inline:
                 stack.pop()
-            item = _Open(line.indent, cls, section, (line.first, body if body < line.end else line.end), number)
+            if not line.inline:
+                while stack and not _owns(stack[-1], line.indent, cls):
+                    stack.pop()
+            item = _Open(line.indent, cls, section, (line.first, body if body < line.end else line.end), number,
+                         inline=line.inline)
             (stack[-1].children if stack else roots).append(item)
             stack.append(item)
             if body < line.end:
@@ -315,6 +337,7 @@ def _continuation_owner(text: str, stack: list[_Open], line: _Line, prev_blank: 
 
 _ANY_INTRO = re.compile(r"\b(at least (one|1)|any (one )?of|one or more of|either)\b[^:]*:\s*$", re.I)
 _LIST_GOES_ON = re.compile(r"([;,]|\b(or|and))\s*$", re.I)
+_LIST_GOES_ON_WORD = re.compile(r"(,|\b(or|and))\s*$", re.I)
 
 
 def _regroup(text: str, nodes: list[_Open]) -> list[_Open]:
@@ -324,6 +347,9 @@ def _regroup(text: str, nodes: list[_Open]) -> list[_Open]:
     A bullet item ending with such an intro, without sub-items of its own,
     takes the bullets right after it as sub-items: the first one, and each
     next one while the previous ends as a list goes on (`;`, `,`, or, and).
+    Where the items before the intro already end with `;`, a `;` is how this
+    list ends every item, not a sign that the sub-list goes on (else one
+    intro would fold the rest of a `;`-terminated list into itself).
     """
     out: list[_Open] = []
     k = 0
@@ -336,6 +362,10 @@ def _regroup(text: str, nodes: list[_Open]) -> list[_Open]:
             continue
         if node.start < 0 or not node.cls.startswith("bullet") or not _ANY_INTRO.search(text[node.start:node.end]):
             continue
+        before = nodes[k - 2] if k >= 2 else None
+        goes_on = _LIST_GOES_ON
+        if before is not None and before.start >= 0 and text[before.start:before.end].endswith(";"):
+            goes_on = _LIST_GOES_ON_WORD
         while k < len(nodes):
             nxt = nodes[k]
             if nxt.cls != node.cls or nxt.start < 0 or nxt.children or text[node.end:nxt.marker[0]].strip():
@@ -343,7 +373,7 @@ def _regroup(text: str, nodes: list[_Open]) -> list[_Open]:
             node.children.append(nxt)
             node.end = nxt.end
             k += 1
-            if not _LIST_GOES_ON.search(text[nxt.start:nxt.end]):
+            if not goes_on.search(text[nxt.start:nxt.end]):
                 break
     return out
 
