@@ -202,7 +202,8 @@ class ToPhrases(Transformer):
 
     # -- bounds and ranges -------------------------------------------------------
     def prefix_bound(self, children):
-        op, val = children[0], children[1]
+        op = children[0]
+        val = next(c for c in children if isinstance(c, Val))     # after "reference range", if written
         return Bound(op.op, val, _span(children))
 
     def postfix_bound(self, children):
@@ -334,6 +335,29 @@ class ToPhrases(Transformer):
                 return None
             ops = [_Op(_op_of(tokens[0]), _span(tokens))]
         return Measure(Subject("age", span=val.span), Bound(ops[0].op, val, _span(children)), _span(children))
+
+    def cmp_subject(self, children):
+        """`under the age of 18`, `Minimum Age: 18 Years`: the comparator comes before the concept."""
+        op = children[0]
+        subject = next(c for c in children if isinstance(c, Subject))
+        val = next(c for c in children if isinstance(c, Val))
+        return Measure(subject, Bound(op.op, val, _span([op, val])), _span(children))
+
+    def age_older(self, children):
+        """`Older > 18 years`: the comparator after the word says the bound."""
+        op = next(c for c in children if isinstance(c, _Op))
+        val = next(c for c in children if isinstance(c, Val))
+        return Measure(Subject("age", span=val.span), Bound(op.op, val, _span(children)), _span(children))
+
+    def age_double(self, children):
+        """`≥20 and ≤80 years of age`, `< 18 or > 75 years of age`: two bounds on the age."""
+        ops = [c for c in children if isinstance(c, _Op)]
+        vals = [c for c in children if isinstance(c, Val)]
+        either = any(isinstance(c, Token) and c.type == "OR" for c in children)
+        first = Bound(ops[0].op, vals[0], _span([ops[0], vals[0]]))
+        second = Bound(ops[1].op, vals[1], _span([ops[1], vals[1]]))
+        return Measure(Subject("age", span=vals[0].span), Double(first, second, _span(children), either),
+                       _span(children))
 
     def age_cmp(self, children):
         op = _op_of(children[0])
