@@ -156,11 +156,29 @@ class Builder:
                 v.number = float(v.raw.replace(".", ""))
                 if not plausible(v):
                     v.number = decimal
+        for v in vals:
+            if v.unit is None and not plausible(v):
+                self._bare_unit(concept, v, convs, plausible)
         bad = next((v for v in vals if not plausible(v)), None)
         if bad is not None:
             return (f"{_fmt(bad.number)} {bad.unit or concept.canonical_unit} is outside the plausible range "
                     f"of {concept.name}")
         return self._shape(concept_id, expr, canon, canonical_unit)
+
+    def _bare_unit(self, concept, v: Val, convs: dict, plausible) -> None:
+        """A number written without a unit, implausible in the canonical unit: the magnitude says
+        which conventional unit it is in (registry `bare_units`), when exactly one fits."""
+        from eligibility.registry.units import conversion
+        canonical = convs[id(v)]
+        fits = []
+        for unit in concept.bare_units:
+            convs[id(v)] = conversion(concept.id, self.unit_key(unit), self.registry)
+            if plausible(v):
+                fits.append((unit, convs[id(v)]))
+        if len(fits) == 1:
+            v.unit, convs[id(v)] = fits[0]
+        else:
+            convs[id(v)] = canonical
 
     def unit_key(self, unit: str | None) -> str | None:
         """The registry's spelling of a unit as written (`ml/min/1,73 m²` -> `ml/min/1.73 m²`)."""

@@ -24,6 +24,27 @@ _SYMBOL_MAP = {">=": "≥", "=>": "≥", "<=": "≤", "=<": "≤", "≧": "≥",
 _KEEP = {"×": "x", "µ": "µ", "μ": "µ", "–": "–", "—": "–", "−": "–", "‐": "-", "‑": "-", "’": "'", "‘": "'"}
 
 
+# Numbers written as words before a time or percent unit ("six months", "twenty-one years",
+# "between six and twelve months"): digits for the grammar.  Only there: "one of the following",
+# "at least one HbA1c value" keep their words.  A word number before "(18)" is left to the lexer,
+# which reads "eighteen (18)" as one number.
+_ONES = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+_UNITS_WORDS = {w: n for n, w in enumerate(["zero", *_ONES, "ten", "eleven", "twelve", "thirteen", "fourteen",
+                                            "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"])}
+_TENS = {w: 10 * n for n, w in enumerate(["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"], 2)}
+_WORD_NUMBER = (r"(?:(?:" + "|".join(_TENS) + r")(?:[\s\-](?:" + "|".join(_ONES) + r"))?|"
+                + "|".join(sorted(_UNITS_WORDS, key=len, reverse=True)) + r")")
+_NUMBER_PHRASE = re.compile(
+    rf"\b(?P<first>{_WORD_NUMBER})(?:(?P<link>\s*(?:-|–|to|and|or)\s*)(?P<second>{_WORD_NUMBER}|\d+(?:\.\d+)?))?"
+    r"(?=\s+(?:years?|yrs?|months?|weeks?|days?|hours?|percent)\b)", re.IGNORECASE)
+
+
+def _word_value(words: str) -> str:
+    parts = re.split(r"[\s\-]+", words.lower())
+    value = _TENS.get(parts[0], 0) + (_UNITS_WORDS[parts[-1]] if parts[-1] in _UNITS_WORDS else 0)
+    return str(value)
+
+
 @dataclass(frozen=True, slots=True)
 class Normalized:
     """Normalised text plus, per character, the [start, end) it covers in the source."""
@@ -51,6 +72,8 @@ def normalize(source: str, start: int = 0, end: int | None = None) -> Normalized
         ends = list(range(start + 1, end + 1))
         if any(c in piece for c in "<>="):
             piece, starts, ends = _fold_symbols(piece, starts, ends)
+        if _NUMBER_PHRASE.search(piece):
+            piece, starts, ends = _fold_number_words(piece, starts, ends)
         return Normalized(piece, tuple(starts), tuple(ends), start)
     out: list[str] = []
     starts: list[int] = []
@@ -98,6 +121,8 @@ def normalize(source: str, start: int = 0, end: int | None = None) -> Normalized
     # Fold comparison spellings (`>=`, `=>`, `≧`) to one symbol each.
     if any(c in text for c in "<>=≧⩾≦⩽"):
         text, starts, ends = _fold_symbols(text, starts, ends)
+    if _NUMBER_PHRASE.search(text):
+        text, starts, ends = _fold_number_words(text, starts, ends)
     return Normalized(text, tuple(starts), tuple(ends), start)
 
 
@@ -119,6 +144,39 @@ def _fold_symbols(text: str, starts: list[int], ends: list[int]) -> tuple[str, l
     pieces.append(text[last:])
     new_starts.extend(starts[last:])
     new_ends.extend(ends[last:])
+    return "".join(pieces), new_starts, new_ends
+
+
+def _fold_number_words(text: str, starts: list[int], ends: list[int]) -> tuple[str, list[int], list[int]]:
+    """`six months` -> `6 months`; each digit maps to the whole word it replaces."""
+    pieces: list[str] = []
+    new_starts: list[int] = []
+    new_ends: list[int] = []
+    last = 0
+
+    def keep(a: int, b: int) -> None:
+        pieces.append(text[a:b])
+        new_starts.extend(starts[a:b])
+        new_ends.extend(ends[a:b])
+
+    def digits(a: int, b: int) -> None:
+        value = _word_value(text[a:b])
+        pieces.append(value)
+        new_starts.extend([starts[a]] * len(value))
+        new_ends.extend([ends[b - 1]] * len(value))
+
+    for match in _NUMBER_PHRASE.finditer(text):
+        keep(last, match.start("first"))
+        digits(*match.span("first"))
+        if match.group("second") is not None:
+            keep(*match.span("link"))
+            a, b = match.span("second")
+            if match.group("second")[0].isdigit():
+                keep(a, b)
+            else:
+                digits(a, b)
+        last = match.end()
+    keep(last, len(text))
     return "".join(pieces), new_starts, new_ends
 
 

@@ -45,6 +45,7 @@ class Concept(BaseModel):
     unit_context: Literal["insulin", "enzyme"] | None = None
     uln: float | None = None
     derived_from: str | None = None
+    bare_units: tuple[str, ...] = ()   # read a number written without a unit in these when implausible as canonical
 
 
 class Category(BaseModel):
