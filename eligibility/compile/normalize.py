@@ -24,9 +24,10 @@ _SYMBOL_MAP = {">=": "≥", "=>": "≥", "<=": "≤", "=<": "≤", "≧": "≥",
 _KEEP = {"×": "x", "µ": "µ", "μ": "µ", "–": "–", "—": "–", "−": "–", "‐": "-", "‑": "-", "’": "'", "‘": "'"}
 
 
-# Numbers written as words before a time or percent unit ("six months", "twenty-one years",
-# "between six and twelve months"): digits for the grammar.  Only there: "one of the following",
-# "at least one HbA1c value" keep their words.  A word number before "(18)" is left to the lexer,
+# Numbers written as words before a unit of time, weight, pressure, a percent or a multiple
+# ("six months", "twenty-one years", "between six and twelve months", "fifty kg", "three times
+# ULN"): digits for the grammar.  Only there: "one of the following", "at least one HbA1c value"
+# keep their words.  A word number before "(18)" is left to the lexer,
 # which reads "eighteen (18)" as one number.
 _ONES = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 _UNITS_WORDS = {w: n for n, w in enumerate(["zero", *_ONES, "ten", "eleven", "twelve", "thirteen", "fourteen",
@@ -36,7 +37,21 @@ _WORD_NUMBER = (r"(?:(?:" + "|".join(_TENS) + r")(?:[\s\-](?:" + "|".join(_ONES)
                 + "|".join(sorted(_UNITS_WORDS, key=len, reverse=True)) + r")")
 _NUMBER_PHRASE = re.compile(
     rf"\b(?P<first>{_WORD_NUMBER})(?:(?P<link>\s*(?:-|–|to|and|or)\s*)(?P<second>{_WORD_NUMBER}|\d+(?:\.\d+)?))?"
-    r"(?=\s+(?:years?|yrs?|months?|weeks?|days?|hours?|percent)\b)", re.IGNORECASE)
+    r"(?=\s*(?:(?:years?|yrs?|months?|weeks?|days?|hours?|percent|kg|kilograms?|pounds|lbs?|mmhg|mm\s+hg|"
+    r"times|fold)\b|%))", re.IGNORECASE)
+
+
+# cheap tests before the regex (which is slow to run over every criterion): a stem of a number
+# word and a unit word must both occur
+_STEMS = ("one", "two", "thre", "four", "five", "six", "seven", "eigh", "nine", "ten", "eleven", "twelve", "zero",
+          "twenty", "thir", "forty", "fift")
+_AFTER = ("year", "yr", "month", "week", "day", "hour", "percent", "%", "kg", "kilogram", "pound", "lb", "mm",
+          "times", "fold")
+
+
+def _has_number_words(text: str) -> bool:
+    low = text.lower()
+    return any(w in low for w in _STEMS) and any(w in low for w in _AFTER) and _NUMBER_PHRASE.search(text) is not None
 
 
 def _word_value(words: str) -> str:
@@ -72,7 +87,7 @@ def normalize(source: str, start: int = 0, end: int | None = None) -> Normalized
         ends = list(range(start + 1, end + 1))
         if any(c in piece for c in "<>="):
             piece, starts, ends = _fold_symbols(piece, starts, ends)
-        if _NUMBER_PHRASE.search(piece):
+        if _has_number_words(piece):
             piece, starts, ends = _fold_number_words(piece, starts, ends)
         return Normalized(piece, tuple(starts), tuple(ends), start)
     out: list[str] = []
@@ -121,7 +136,7 @@ def normalize(source: str, start: int = 0, end: int | None = None) -> Normalized
     # Fold comparison spellings (`>=`, `=>`, `≧`) to one symbol each.
     if any(c in text for c in "<>=≧⩾≦⩽"):
         text, starts, ends = _fold_symbols(text, starts, ends)
-    if _NUMBER_PHRASE.search(text):
+    if _has_number_words(text):
         text, starts, ends = _fold_number_words(text, starts, ends)
     return Normalized(text, tuple(starts), tuple(ends), start)
 
