@@ -14,8 +14,8 @@ import pytest
 
 from eligibility.compile.compiler import compile_criterion
 
-CASES = [json.loads(line) for line in (Path(__file__).parent / "cases" / "criteria_cases.jsonl").read_text("utf-8").splitlines()
-         if line.strip()]
+CASES = [json.loads(line) for name in ("criteria_cases.jsonl", "criteria_phrasing_trees.jsonl")
+         for line in (Path(__file__).parent / "cases" / name).read_text("utf-8").splitlines() if line.strip()]
 
 
 def assert_node(actual: dict, expected: dict, source: str, where: str) -> None:

@@ -206,6 +206,10 @@ class Builder:
                 low, high = high, low
             return self._range(concept_id, low, high, expr.low_inclusive, expr.high_inclusive, canon, canonical_unit)
         first, second = expr.first, expr.second
+        if _restated(first, second, canon, self.unit_key):
+            # "HbA1c ≥ 6.5% or ≥ 48 mmol/mol": one bound written twice; the first unit's value stands
+            return Compare(concept=concept_id, op=first.op, value=first.val.number, unit=_unit(first.val),
+                           canonical_value=canon(first.val), canonical_unit=canonical_unit, span=span)
         lower = [b for b in (first, second) if b.op in (">", ">=")]
         upper = [b for b in (first, second) if b.op in ("<", "<=")]
         if len(lower) == 1 and len(upper) == 1 and not expr.either:
@@ -228,6 +232,21 @@ class Builder:
         return Range(concept=concept_id, low=low_value, high=high_value, low_inclusive=low_inclusive,
                      high_inclusive=high_inclusive, unit=unit, canonical_low=canon(low), canonical_high=canon(high),
                      canonical_unit=canonical_unit, span=(0, 0))
+
+
+# how far apart a bound and its restatement in another unit may be after conversion: rounding
+# to the other unit's usual precision (48 mmol/mol is 6.54 %, 100 mg/dL LDL is 2.59 mmol/L)
+_RESTATED = 0.03
+
+
+def _restated(first: Bound, second: Bound, canon, unit_key) -> bool:
+    """Two bounds with one comparator, in two units, on (about) the same value: a restatement."""
+    if first.op != second.op or None in (first.val.unit, second.val.unit):
+        return False
+    if unit_key(first.val.unit) == unit_key(second.val.unit):
+        return False       # "BMI ≥ 30 kg/m2 or ≥ 27 kg/m2 with ...": two bounds
+    a, b = canon(first.val), canon(second.val)
+    return abs(a - b) <= _RESTATED * max(abs(a), abs(b))
 
 
 def values_of(expr) -> list[Val]:
