@@ -280,3 +280,26 @@ def test_any_of_intro_takes_only_what_it_introduces(ends, taken):
     assert tree[:2] == [("I1", 0), ("I2", taken)]
     assert len(seg.items) == len(items) - taken
     assert uncovered(text, seg) == []
+
+
+def test_mixed_list_styles_from_the_issue():
+    """An item holding an inline `1) … 2) …` list, then `-` bullets, then a `1.` list: each item keeps
+    its own text (the folding seen on a real trial put over a hundred items into one)."""
+    text = ("Inclusion Criteria:\n"
+            "- Adults meeting either: 1) HbA1c ≥ 7.5% 2) FPG ≥ 7 mmol/L\n"
+            "- BMI ≥ 25 kg/m2\n"
+            "- Signed consent\n"
+            "1. Stable metformin dose\n"
+            "2. No insulin\n"
+            "Exclusion Criteria:\n"
+            "1. Pregnancy\n"
+            "- eGFR < 30\n")
+    seg = segment(text)
+    tree = [(it.id, text[it.start:it.end], [c.id for c in it.children]) for it in seg.items]
+    assert tree == [
+        ("I1", "Adults meeting either: 1) HbA1c ≥ 7.5% 2) FPG ≥ 7 mmol/L", ["I1.1", "I1.2"]),
+        ("I2", "BMI ≥ 25 kg/m2", []), ("I3", "Signed consent", []),
+        # a count restarting at 1 after the bullets: new items, numbered after the ones used
+        ("I4", "Stable metformin dose", []), ("I5", "No insulin", []),
+        ("E1", "Pregnancy", []), ("E2", "eGFR < 30", [])]
+    assert uncovered(text, seg) == []
