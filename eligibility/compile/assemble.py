@@ -19,6 +19,7 @@ from eligibility.registry.vocabulary import AMBIGUOUS, DRUG, ICD
 from eligibility.compile.pieces import (EXCLUSION_MARKERS, NEGATIONS, NOISE, CONTENT_TYPES, SEXES, Group, MeasurePiece, Neutral,
                      Out, dose_pieces, has_key, is_content, is_measure, neighbours, runs, word_of, computable, span_of,
                      sex_alternatives, sex_group, sex_of)
+from eligibility.compile import races
 
 
 class Assembler:
@@ -248,6 +249,7 @@ class Assembler:
                     sexes.append(span_of(piece))
                 elif piece.type in CONTENT_TYPES:
                     content.append(span_of(piece))
+        races.take(self, out, nodes, content, blockers, sexes, term)     # "(Asian participants)", "Hispanic"
         if out.neg is not None and not nodes and not categories and not out.measure:
             content.append(out.neg)      # a bare "no": nothing to negate, so it is text
             out.neg = None
@@ -460,7 +462,7 @@ class Assembler:
         parts = []
         for run in runs:
             part = self.combine(All, run)
-            alt = sex_alternatives(part)
+            alt = races.alternatives(sex_alternatives(part))
             parts.extend(alt.children if alt is not part and isinstance(alt, AnyOf) else (alt,))
         result.node = self.combine(AnyOf, parts)
         result.measure = any(o.measure for o in merged)

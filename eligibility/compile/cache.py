@@ -134,7 +134,8 @@ def _registry_digest(registry_files) -> str | None:
     digest = hashlib.sha256(f"registry/{_FORMAT}".encode())
     try:
         data_dir = Path(__file__).resolve().parents[1] / "data"
-        packaged = [data_dir / name for name in PACKAGED_FILES if (data_dir / name).exists()]
+        # races.toml is read by the compiler apart from the registry (eligibility.registry.races)
+        packaged = [data_dir / name for name in (*PACKAGED_FILES, "races.toml") if (data_dir / name).exists()]
         for path in (*packaged, *map(Path, registry_files)):
             data = path.read_bytes()
             digest.update(f"\0{len(data)}\0".encode() + data)

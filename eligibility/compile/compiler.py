@@ -18,7 +18,7 @@ from lark import Token
 from lark.exceptions import UnexpectedInput
 from lark.parsers.lalr_analysis import Shift
 
-from eligibility.compile import assemble
+from eligibility.compile import assemble, races
 from eligibility.compile.grammar import lexer_for, parser
 from eligibility.core.ir import CriterionProblem, Manual, Span, Tree
 from eligibility.compile.normalize import normalize
@@ -120,7 +120,8 @@ def _clean_end(tokens: list[Token], end: int) -> bool:
 
 
 _BRIDGE_TYPES = frozenset({"AND", "OR", "COMMA", "PERSON", "LPAR", "RPAR", "LINK", "OF", "FOR", "THE", "SLASH"})
-_BRIDGE_WORDS = frozenset({"in", "for", "if", "men", "women", "male", "female", "males", "females", "patients", "subjects"})
+_BRIDGE_WORDS = frozenset({"in", "for", "if", "men", "women", "male", "female", "males", "females", "patients", "subjects"}) \
+    | races.BRIDGE_WORDS
 
 
 _MULTIPLIERS = frozenset({"x", "times", "fold", "folds"})

@@ -55,6 +55,10 @@ class Patient:
     medication_records: dict[str, tuple[str, date]] = field(default_factory=dict)
     statuses: dict[str, bool | Invalid] = field(default_factory=dict)  # pregnancy, breastfeeding, ...
     sex: str | None = None                       # "female" / "male"
+    # OMB race / ethnicity ids (eligibility/data/races.toml: "asian", "hispanic"); several races
+    # joined by "," ("asian,white"); None = not recorded (unknown)
+    race: str | None = None
+    ethnicity: str | None = None
     deceased: date | None = None
     decisions: dict[str, str] = field(default_factory=dict)          # criterion id -> "pass"/"fail" by a reviewer
     problems: list[str] = field(default_factory=list)                # row-level notes (duplicate id, short row, ...)

@@ -72,6 +72,8 @@ def unsupported_nodes(trial_json: str, long_data: bool = False) -> str | None:
             if node.get("kind") == "has":
                 if node.get("category") == "procedure":
                     found.add("procedures")
+                elif str(node.get("code", "")).startswith(("race_", "ethnicity_")):
+                    found.add("race or ethnicity")     # read by the Python readers only
                 elif ":" in str(node.get("code", "")) and not long_data:
                     found.add("code-book conditions")      # long data: joined through the readers' keys
                 elif long_data and node.get("category") == "condition" and (node.get("within") or node.get("qualifiers")):

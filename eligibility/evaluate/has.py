@@ -10,6 +10,7 @@ from eligibility.evaluate.category_rules import broader_codes, other_sexes
 from eligibility.core.ir import Has
 from eligibility.core.patient import Patient
 from eligibility.registry.codes import node_keys
+from eligibility.registry import races
 from eligibility.registry.concepts import normalize_phrase
 
 F, T, U, R = 0, 1, 2, 3
@@ -28,6 +29,8 @@ def build_has(builder, node: Has):
     keys = frozenset({code}) if cat is not None else node_keys(code, node.codes)
     if code in _SEX:
         fn, ex = _sex(_SEX[code])
+    elif code.startswith(races.PREFIXES):
+        fn, ex = _origin(code)
     elif node.category == "medication":
         fn, ex = _medication(builder, code, label)
     elif node.category == "status":
@@ -70,6 +73,20 @@ def _sex(want: str):
         if p.sex is None:
             return U, ["sex missing"]
         return (T if p.sex == want else F), [f"sex {p.sex}"]
+    return fn, ex
+
+
+def _origin(code: str):
+    # race_<id> / ethnicity_<id>: the patient's own field, like sex; several races are each held
+    field, want = code.split("_", 1)
+
+    def fn(p: Patient) -> int:
+        v = getattr(p, field)
+        return U if v is None else (T if want in v.split(",") else F)
+
+    def ex(p: Patient, detail: bool):
+        v = getattr(p, field)
+        return (U, [f"{field} missing"]) if v is None else (fn(p), [f"{field} {races.describe(field, v)}"])
     return fn, ex
 
 

@@ -33,6 +33,7 @@ from eligibility.core.errors import DataInputError
 from eligibility.core.patient import Patient
 from eligibility.registry.concepts import Registry
 from eligibility.readers.observations import LongAssembler, parse_day
+from eligibility.registry.races import set_origin
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -72,6 +73,7 @@ def read_fhir(paths: Sequence[Path], *, as_of: date, lookback_days: int, registr
     for n, (pid, (birth, sex, death)) in enumerate(reader.people.items(), start=1):
         patient = asm.build(pid, n, birth=birth, sex=sex, death=death)
         patient.problems.extend(reader.problems.get(pid, ()))
+        set_origin(patient, *reader.origins.get(pid, ()))
         yield patient
 
 
@@ -153,10 +155,22 @@ def _when(resource: dict, *names: str) -> str | None:
     return None
 
 
+def _us_core(patient: dict, kind: str) -> str | None:
+    """The US Core race / ethnicity extension's ombCategory codes (`2028-9;2106-3`), else its text."""
+    for ext in _list(patient.get("extension")):
+        if isinstance(ext, dict) and ext.get("url") == f"http://hl7.org/fhir/us/core/StructureDefinition/us-core-{kind}":
+            parts = [p for p in _list(ext.get("extension")) if isinstance(p, dict)]
+            codes = [_text(_dict(p.get("valueCoding")).get("code")) for p in parts if p.get("url") == "ombCategory"]
+            text = [_text(p.get("valueString")) for p in parts if p.get("url") == "text"]
+            return ";".join(c for c in codes if c) or ";".join(text) or None
+    return None
+
+
 class _Reader:
     def __init__(self, asm: LongAssembler) -> None:
         self.asm = asm
         self.people: dict[str, tuple[str, str, str]] = {}
+        self.origins: dict[str, tuple[str | None, str | None]] = {}     # US Core race, ethnicity
         self.problems: dict[str, list[str]] = {}
         self.medications: dict[str, dict] = {}
         self.unknown: Counter = Counter()
@@ -190,6 +204,7 @@ class _Reader:
         if r.get("deceasedBoolean") is True:
             self.problems.setdefault(pid, []).append("recorded as deceased without a date of death")
         self.people[pid] = (_text(r.get("birthDate")), _text(r.get("gender")), _text(r.get("deceasedDateTime")))
+        self.origins[pid] = (_us_core(r, "race"), _us_core(r, "ethnicity"))
 
     def _observation(self, r: dict) -> None:
         if r.get("status") in _SKIP_STATUS:

@@ -29,6 +29,7 @@ from eligibility.registry.concepts import Registry
 from eligibility.readers.csv_tables import cell, each_folder, find_table, open_table
 from eligibility.readers.observations import LongAssembler, parse_day, split_comparator
 from eligibility.readers.procedures import is_pcs_code
+from eligibility.registry.races import set_origin
 
 _ICD10 = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$", re.I)
 
@@ -118,14 +119,17 @@ def _read_folder(folder: Path, as_of: date, lookback_days: int, registry: Regist
     if orphans:
         stats.notes.append(f"{folder}: {len(orphans)} person_id(s) have records but no PERSON row "
                            f"(not screened), e.g. {sorted(orphans)[0]}")
-    for n, (pid, birth, death, sex) in enumerate(people, start=row0 + 1):
-        yield asm.build(pid, n, birth=birth, sex=sex, death=deaths.get(pid, death))
+    for n, (pid, birth, death, sex, *origin) in enumerate(people, start=row0 + 1):
+        patient = asm.build(pid, n, birth=birth, sex=sex, death=deaths.get(pid, death))
+        set_origin(patient, *origin)
+        yield patient
 
 
-def _persons(path: Path, registry: Registry) -> list[tuple[str, str, str, str]]:
+def _persons(path: Path, registry: Registry) -> list[tuple[str, ...]]:
     cols, rows = open_table(path, ("person_id",), (
         "gender_concept_id", "gender_source_value", "year_of_birth", "month_of_birth", "day_of_birth",
-        "birth_datetime", "death_datetime"))
+        "birth_datetime", "death_datetime", "race_concept_id", "race_source_value", "ethnicity_concept_id",
+        "ethnicity_source_value"))
     people = []
     for line, row in enumerate(rows, start=2):
         if not any(c.strip() for c in row):
@@ -141,7 +145,10 @@ def _persons(path: Path, registry: Registry) -> list[tuple[str, str, str, str]]:
                 f"year {y} only" if y else "")
         sex = registry.omop_genders.get(_int(cell(row, cols["gender_concept_id"]))) or cell(
             row, cols["gender_source_value"])
-        people.append((pid, birth, cell(row, cols["death_datetime"])[:10], sex))
+        # concept 0 ("No matching concept"): the source value (`hawaiian`, `other`) may still say it
+        origin = [cell(row, cols[f"{k}_concept_id"]).lstrip("0") or cell(row, cols[f"{k}_source_value"])
+                  for k in ("race", "ethnicity")]
+        people.append((pid, birth, cell(row, cols["death_datetime"])[:10], sex, *origin))
     return people
 
 

@@ -22,6 +22,7 @@ from eligibility.core.patient import Patient
 from eligibility.registry.concepts import Registry
 from eligibility.readers.csv_tables import cell, each_folder, find_table, open_table
 from eligibility.readers.observations import LongAssembler
+from eligibility.registry.races import set_origin
 
 
 def read_synthea(paths: Sequence[Path], *, as_of: date, lookback_days: int, registry: Registry, stats
@@ -59,16 +60,17 @@ def _read_folder(folder: Path, as_of: date, lookback_days: int, registry: Regist
         stats.notes.append(f"{folder}: {len(orphans)} patient id(s) have records but no row in patients.csv "
                            f"(not screened), e.g. {sorted(orphans)[0]}")
     first_row: dict[str, int] = {}
-    for n, (pid, birth, death, sex) in enumerate(people, start=row0 + 1):
+    for n, (pid, birth, death, sex, *origin) in enumerate(people, start=row0 + 1):
         patient = asm.build(pid, n, birth=birth, sex=sex, death=death)
+        set_origin(patient, *origin)
         if pid in first_row:
             patient.problems.append(f"duplicate patient id {pid!r}: its records went to row {first_row[pid]}")
         first_row.setdefault(pid, n)
         yield patient
 
 
-def _patients(path: Path) -> list[tuple[str, str, str, str]]:
-    cols, rows = open_table(path, ("id", "birthdate"), ("deathdate", "gender"))
+def _patients(path: Path) -> list[tuple[str, ...]]:
+    cols, rows = open_table(path, ("id", "birthdate"), ("deathdate", "gender", "race", "ethnicity"))
     i_id, i_birth, i_death, i_sex = cols["id"], cols["birthdate"], cols["deathdate"], cols["gender"]
     people = []
     for line, row in enumerate(rows, start=2):
@@ -77,7 +79,8 @@ def _patients(path: Path) -> list[tuple[str, str, str, str]]:
         pid = cell(row, i_id)
         if not pid:
             raise DataInputError(f"{path.name}: row without an Id", code="E-DATA-ID", file=str(path), line=line)
-        people.append((pid, cell(row, i_birth), cell(row, i_death), cell(row, i_sex)))
+        people.append((pid, cell(row, i_birth), cell(row, i_death), cell(row, i_sex),
+                       cell(row, cols["race"]), cell(row, cols["ethnicity"])))     # white / asian, hispanic / nonhispanic
     return people
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from eligibility.core.errors import DataInputError
 from eligibility.core.patient import Invalid, Measurement, Patient, completed_years, record_birth_ages
 from eligibility.registry.concepts import Registry
+from eligibility.registry import races
 from eligibility.readers.procedures import ProcedureCodes
 from eligibility.readers.stats import ReadStats
 from eligibility.registry.vocabulary import vocabulary as terms
@@ -132,6 +133,14 @@ def _sex(patient: Patient, cell: str, _state: _RowState) -> None:
         patient.problems.append(f"sex '{cell.strip()}' is not female/male")
 
 
+def _origin_handler(kind: str) -> Handler:
+    # words or codes (`Asian`, `2028-9`, `8515`; several joined by ';'), eligibility/data/races.toml
+    def handle(patient: Patient, cell: str, _state: _RowState) -> None:
+        if not is_missing(cell):
+            races.set_origin(patient, **{kind: cell})
+    return handle
+
+
 def _birth(patient: Patient, cell: str, state: _RowState) -> None:
     if is_missing(cell):
         return
@@ -234,6 +243,8 @@ def _column(header: str, registry: Registry, vocab: Vocabulary, as_of: date,
         return _death_handler(key in DEATH_FLAG_KEYS, as_of), None
     if key in SEX_KEYS:
         return _sex, None
+    if key in ("race", "ethnicity"):
+        return _origin_handler(key), None
     if key in CONDITION_LIST_KEYS:
         return _list_handler("conditions", registry, vocab, stats), None
     if key in MEDICATION_LIST_KEYS:
