@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from eligibility.compile.lines import marker, split_lines
 from eligibility.compile.segment import Segmentation, segment
+from eligibility.compile.trials import compile_ctgov_record
 from shared_paths import SHARED
 
 REAL = SHARED / "corpus" / "real_trials_sample.csv"
@@ -260,6 +261,17 @@ def test_real_trials_never_fold_top_level_items():
         # an item may end where the next top-level item's marker begins, never beyond it
         assert folded(seg, tops) == [], nct
         assert uncovered(text, seg) == [], nct
+        # and so may each compiled criterion of the whole trial (as a CT.gov record)
+        record = {"protocolSection": {"identificationModule": {"nctId": nct},
+                                      "eligibilityModule": {"eligibilityCriteria": text}}}
+        trial, _ = compile_ctgov_record(record)
+        criteria = [c for c in trial.criteria if c.id[0] in "IE"]
+        # every top-level item is compiled: a criterion begins inside each
+        assert all(any(t[0] <= c.span[0] < t[1] for c in criteria) for t in tops), nct
+        for criterion in criteria:
+            start, end = criterion.span
+            touched = [t for t in tops if start < t[1] and t[0] < end]
+            assert len(touched) <= 1, (nct, criterion.id, touched)
 
 
 @pytest.mark.parametrize("ends,taken", [
