@@ -114,3 +114,10 @@ def test_user_vocabulary_file_extends_matching(tmp_path):
     result = compile_criterion("History of frob syndrome", registry=registry)
     assert result.tree.kind == "has" and result.tree.code == "frobnitis"
     assert result.tree.codes == {"icd10cm": ("Z99.89",)}
+
+
+def test_phrases_read_through_punctuation_and_runs_of_spaces(vocab):
+    text = "Dipeptidyl peptidase-4 (DPP-4) inhibitor, or  heart   failure"
+    found = [(text[m.start:m.end], m.key) for m in vocab.find(text)]
+    assert found[0] == ("Dipeptidyl peptidase-4 (DPP-4) inhibitor", "dpp4_inhibitor")
+    assert ("heart   failure", "heart_failure") in found

@@ -93,16 +93,20 @@ class Vocabulary:
     def find(self, text: str) -> list[Mention]:
         """Mentions in `text` (offsets into it), leftmost-longest, not overlapping, on word boundaries.
 
-        Phrases are stored with single spaces; a text that puts two spaces (or a space and a
-        hyphen) between words is rare enough in criteria to be read as written.
+        Punctuation folds to spaces and runs of spaces count as one, as in the stored phrases
+        ("dipeptidyl peptidase-4 (DPP-4) inhibitor"); offsets map back to the text as given.
         """
         folded = fold(text)
+        if "  " in folded:
+            folded, where = _squeeze(folded)
+        else:
+            where = None
         n = len(folded)
         found: list[tuple[int, int, str]] = []
         for end, (length, key) in self.automaton.iter(folded):
             start = end - length + 1
             if (start == 0 or folded[start - 1] == " ") and (end + 1 == n or folded[end + 1] == " "):
-                found.append((start, end + 1, key))
+                found.append((start, end + 1, key) if where is None else (where[start], where[end] + 1, key))
         if len(found) > 1:
             found.sort(key=lambda m: (m[0], -m[1]))
         out: list[Mention] = []
@@ -205,6 +209,23 @@ def _digits(form: str) -> list[str]:
     """`sars cov 2` is also written `SARS-CoV2`, `covid 19` `COVID19`, `type 2` `type2`."""
     joined = re.sub(r"([a-z]) (\d)", r"\1\2", form)
     return [joined] if joined != form else []
+
+
+def _squeeze(folded: str) -> tuple[str, list[int]]:
+    """Runs of spaces as one, with each kept character's offset in `folded`."""
+    chars: list[str] = []
+    where: list[int] = []
+    previous_space = True
+    for i, ch in enumerate(folded):
+        if ch == " ":
+            if previous_space:
+                continue
+            previous_space = True
+        else:
+            previous_space = False
+        chars.append(ch)
+        where.append(i)
+    return "".join(chars), where
 
 
 _LOCK = threading.Lock()
