@@ -261,13 +261,7 @@ def test_compiled_documents_validate_against_the_schema():
         names.append(name)
     assert len([n for n in names if n.startswith("NCT")]) == 20
     # DESIGN §3's document as a coordinator might write it (no criteria_text) is valid too
-    design = {"schema": "eligibility.trial/1", "trial": {"title": "...", "ids": {"org_study_id": "CHIN-PLAGH-ST-003"}},
-              "criteria": [{"id": "I3", "section": "inclusion", "text": "24.0 kg/m2 ≤ BMI ≤40.0 kg/m2;",
-                            "span": [210, 239], "status": "compiled", "unparsed": [],
-                            "tree": {"kind": "range", "concept": "bmi", "low": 24.0, "high": 40.0,
-                                     "low_inclusive": True, "high_inclusive": True, "unit": "kg/m2",
-                                     "canonical_low": 24.0, "canonical_high": 40.0, "canonical_unit": "kg/m2",
-                                     "span": [210, 238]}}]}
+    design = json.loads((Path(__file__).parent / "cases" / "design_example_trial.json").read_text("utf-8"))
     assert not list(validator.iter_errors(design))
     # and it is no rubber stamp: a wrong status, a missing tree, another version are refused
     for broken in ({**design, "schema": "eligibility.trial/2"},

@@ -196,13 +196,7 @@ def test_hand_edited_compiled_file_is_validated(tmp_path):
 
 def test_design_example_document_loads(tmp_path):
     # DESIGN §3's document, as a coordinator might write it: no criteria_text, spans from elsewhere
-    doc = {"schema": "eligibility.trial/1", "trial": {"title": "...", "ids": {"org_study_id": "CHIN-PLAGH-ST-003"}},
-           "criteria": [{"id": "I3", "section": "inclusion", "text": "24.0 kg/m2 ≤ BMI ≤40.0 kg/m2;",
-                         "span": [210, 239], "status": "compiled", "unparsed": [],
-                         "tree": {"kind": "range", "concept": "bmi", "low": 24.0, "high": 40.0,
-                                  "low_inclusive": True, "high_inclusive": True, "unit": "kg/m2",
-                                  "canonical_low": 24.0, "canonical_high": 40.0, "canonical_unit": "kg/m2",
-                                  "span": [210, 238]}}]}
+    doc = json.loads((Path(__file__).parent / "cases" / "design_example_trial.json").read_text("utf-8"))
     path = tmp_path / "design.json"
     path.write_text(json.dumps(doc, ensure_ascii=False), "utf-8")
     trial, problems = compile_trial_file(path)

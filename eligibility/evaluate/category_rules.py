@@ -60,3 +60,14 @@ def broad_pattern(code: str, prefixes: tuple[str, ...], registry: Registry, sep:
         return None
     alts = "|".join(r"\s+".join(re.escape(w) for w in item.split(" ")) for item in items)
     return rf"(^|{sep})\s*({alts})\s*({sep}|$)"
+
+
+def drug_rule(registry: Registry, code: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """(ATC prefixes, member names) a medication has-node matches: a class's groups and members,
+    or a single drug's own code and name."""
+    cat = registry.categories.get(code)
+    if cat is not None and cat.category == "medication":
+        return tuple(p.upper() for p in cat.atc), frozenset(m.lower() for m in cat.members)
+    ingredient = registry.ingredient_by_name.get(normalize_phrase(code)) or registry.ingredients.get(code)
+    return ((ingredient.atc.upper(),) if ingredient else (),
+            frozenset({ingredient.name.lower() if ingredient else code.lower()}))

@@ -6,12 +6,11 @@ the patient's lists, where None means unknown and a set lists everything known.
 from __future__ import annotations
 
 from eligibility.evaluate import explain as words
-from eligibility.evaluate.category_rules import broader_codes, other_sexes
+from eligibility.evaluate.category_rules import broader_codes, drug_rule, other_sexes
 from eligibility.core.ir import Has
 from eligibility.core.patient import Patient
 from eligibility.registry.codes import node_keys
 from eligibility.registry import races
-from eligibility.registry.concepts import normalize_phrase
 
 F, T, U, R = 0, 1, 2, 3
 _DAYS = {"a": 365.25, "mo": 30.4375, "wk": 7.0, "d": 1.0, "h": 1 / 24}
@@ -156,24 +155,14 @@ def _status(code: str, keys: frozenset[str], label: str, excluded: tuple[str, ..
     return fn, ex
 
 
-def _drug_rule(registry, code: str) -> tuple[tuple[str, ...], frozenset[str]]:
-    """(ATC prefixes, member names) of a drug class or single drug."""
-    cat = registry.categories.get(code)
-    if cat is not None and cat.category == "medication":
-        return tuple(p.upper() for p in cat.atc), frozenset(m.lower() for m in cat.members)
-    ingredient = registry.ingredient_by_name.get(normalize_phrase(code)) or registry.ingredients.get(code)
-    return ((ingredient.atc.upper(),) if ingredient else (),
-            frozenset({ingredient.name.lower() if ingredient else code.lower()}))
-
-
 def _member_test(builder, code: str):
-    prefixes, members = _drug_rule(builder.registry, code)
+    prefixes, members = drug_rule(builder.registry, code)
     return lambda token: token in members or token.startswith(prefixes)
 
 
 def _medication(builder, code: str, label: str):
     registry = builder.registry
-    prefixes, members = _drug_rule(registry, code)
+    prefixes, members = drug_rule(registry, code)
     atc_names = builder.atc_names
     # a listed group containing the asked class (A10B for DPP-4 inhibitors) may hide a member
     broader = broader_codes(prefixes)

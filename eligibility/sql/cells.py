@@ -13,6 +13,7 @@ from datetime import date
 
 from sqlglot import exp
 
+from eligibility.evaluate.category_rules import drug_rule
 from eligibility.readers import wide_cells as wc
 from eligibility.registry.concepts import Registry, normalize_phrase
 from eligibility.sql.nodes import col, frag, lit
@@ -261,23 +262,13 @@ def _phrases(registry: Registry) -> list[str]:
     return list(dict.fromkeys(normalize_phrase(p) for p in out))
 
 
-def _medication_rule(code: str, registry: Registry) -> tuple[tuple[str, ...], frozenset[str]]:
-    """(ATC prefixes, member names) a medication has-node matches, as evaluate_has._medication builds them."""
-    cat = registry.categories.get(code)
-    if cat is not None and cat.category == "medication":
-        return tuple(p.upper() for p in cat.atc), frozenset(m.lower() for m in cat.members)
-    ingredient = registry.ingredient_by_name.get(normalize_phrase(code)) or registry.ingredients.get(code)
-    return ((ingredient.atc.upper(),) if ingredient else (),
-            frozenset({ingredient.name.lower() if ingredient else code.lower()}))
-
-
 def list_pattern(rule: str, code: str, registry: Registry) -> tuple[str, str] | None:
     """(list column kind, regex over the lower-cased list cell) for items that make a has-node TRUE."""
     vocab = wc.vocabulary(registry)
     alts: list[str] = []
     if rule == "medication":
         kind = "medications"
-        prefixes, members = _medication_rule(code, registry)
+        prefixes, members = drug_rule(registry, code)
         for phrase in _phrases(registry) + sorted(members):
             tokens, _known = wc.medication_tokens(phrase, registry, vocab)
             if not wc._ATC.match(phrase.upper()) and any(t in members or t.startswith(prefixes) for t in tokens):

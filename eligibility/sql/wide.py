@@ -321,7 +321,7 @@ def keep_category(rule, code, registry, of, t, keep, lowered, has_content, lists
         listed = exp.or_(*[exp.Coalesce(this=exp.Paren(this=m), expressions=[exp.false()]) for m in matches], copy=False)
         status = rule == "status"
         from_list = exp.Case().when(listed, exp.true(), copy=False)
-        if rule == "medication" and (broad := cr.broad_pattern(code, sc._medication_rule(code, registry)[0], registry)):
+        if rule == "medication" and (broad := cr.broad_pattern(code, cr.drug_rule(registry, code)[0], registry)):
             # a listed group containing the class (A10B for DPP-4 inhibitors): unknown, not FALSE
             wide = [lists_group(c, broad) for c in lists]
             from_list = from_list.when(exp.or_(*[exp.Coalesce(this=exp.Paren(this=w), expressions=[exp.false()]) for w in wide],
