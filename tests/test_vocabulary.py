@@ -121,3 +121,10 @@ def test_phrases_read_through_punctuation_and_runs_of_spaces(vocab):
     found = [(text[m.start:m.end], m.key) for m in vocab.find(text)]
     assert found[0] == ("Dipeptidyl peptidase-4 (DPP-4) inhibitor", "dpp4_inhibitor")
     assert ("heart   failure", "heart_failure") in found
+
+
+@pytest.mark.parametrize("text", ["History of ALL", "Known AS", "Prior MI"])
+def test_short_abbreviations_count_in_capitals_only(vocab, text):
+    # "all patients", "as calculated", "mi" in running text are words, not abbreviations
+    assert len(vocab.find(text)) == 1
+    assert vocab.find(text.lower()) == []

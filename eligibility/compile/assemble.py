@@ -240,6 +240,11 @@ class Assembler:
                 if piece.type == "CATEGORY" and self.has(piece) is not None:
                     categories.append(piece)
                     continue
+                if piece.type == "CATEGORY":
+                    # a mention under a relation ("other vitamin K antagonists") or an abbreviation the
+                    # trial does not resolve: text for a reviewer, never dropped
+                    content.append(span_of(piece))
+                    continue
                 if word in NEGATIONS and not nodes and out.neg is None:
                     out.neg = (piece.start_pos, piece.end_pos)
                     neg_at = len(categories)     # the category a negation right before it would cover

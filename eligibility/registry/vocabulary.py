@@ -106,7 +106,9 @@ class Vocabulary:
         for end, (length, key) in self.automaton.iter(folded):
             start = end - length + 1
             if (start == 0 or folded[start - 1] == " ") and (end + 1 == n or folded[end + 1] == " "):
-                found.append((start, end + 1, key) if where is None else (where[start], where[end] + 1, key))
+                span = (start, end + 1, key) if where is None else (where[start], where[end] + 1, key)
+                if _written_as_meant(text[span[0]:span[1]], key):
+                    found.append(span)
         if len(found) > 1:
             found.sort(key=lambda m: (m[0], -m[1]))
         out: list[Mention] = []
@@ -209,6 +211,15 @@ def _digits(form: str) -> list[str]:
     """`sars cov 2` is also written `SARS-CoV2`, `covid 19` `COVID19`, `type 2` `type2`."""
     joined = re.sub(r"([a-z]) (\d)", r"\1\2", form)
     return [joined] if joined != form else []
+
+
+def _written_as_meant(written: str, key: str) -> bool:
+    """Short abbreviations and ambiguous ones count only in capitals: "ALL" is a leukaemia, "all
+    patients" is not; "AS" may be aortic stenosis, "as calculated" is not (digits pass: "T2D")."""
+    letters = [ch for ch in written if ch.isalnum()]
+    if key.startswith(AMBIGUOUS) or len(letters) <= 3:
+        return written.upper() == written or any(ch.isdigit() for ch in letters)
+    return True
 
 
 def _squeeze(folded: str) -> tuple[str, list[int]]:
