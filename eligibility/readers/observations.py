@@ -36,7 +36,7 @@ from math import isfinite
 from eligibility.core.errors import UnitError
 from eligibility.core.patient import Invalid, Measurement, Patient, completed_years, record_birth_ages
 from eligibility.registry.concepts import Ingredient, Registry
-from eligibility.registry.codes import code_keys, display_keys
+from eligibility.registry.codes import CodeTable, code_keys, display_keys
 from eligibility.registry.vocabulary import vocabulary
 from eligibility.registry.conversion import Conversion
 from eligibility.registry.units import conversion, display_unit
@@ -97,17 +97,8 @@ class CodeMap:
         self.registry = registry
         self.loinc = registry.concept_by_loinc
         self.omop_measurement = registry.concept_by_omop
-        self.snomed: dict[str, tuple[str, ...]] = {}
-        self.omop_condition: dict[int, tuple[str, ...]] = {}
-        self.icd10: list[tuple[str, str]] = []
-        for cat in registry.categories.values():
-            if cat.category == "medication":
-                continue
-            for code in cat.snomed:
-                self.snomed[code] = (*self.snomed.get(code, ()), cat.id)
-            for code in cat.omop:
-                self.omop_condition[code] = (*self.omop_condition.get(code, ()), cat.id)
-            self.icd10 += [(prefix.replace(".", "").upper(), cat.id) for prefix in cat.icd10]
+        self.condition_codes = CodeTable(registry, [c for c in registry.categories.values() if c.category != "medication"],
+                                         lambda cat: cat.icd10, "ICD10")
         self.rxnorm = registry.ingredient_by_rxnorm
         self.vocabulary = vocabulary(registry)
         self.procedure_codes = ProcedureCodes(registry, self.vocabulary)
@@ -133,10 +124,8 @@ class CodeMap:
     def conditions(self, system: str, code: str, display: str | None = None) -> tuple[str, ...]:
         """Keys of a condition record (eligibility.registry.codes): the registry ids its code maps to,
         then its code keys and what its display name means; empty when none of that is known."""
-        ids = self._registry_ids(system, code)
-        keys = dict.fromkeys(ids)
-        for cid in ids:
-            keys.update(dict.fromkeys(sorted(self.registry.broader.get(cid, ()))))
+        ids = self.condition_codes.ids(system, code)
+        keys = self.condition_codes.with_broader(ids)
         meaning = display_keys(self.vocabulary, display) if display else set()
         name = _SYSTEM_KEYS.get(system)
         known_code = name == "icd10cm" and self.vocabulary.is_icd_code(code)
@@ -151,20 +140,6 @@ class CodeMap:
         """Keys of a procedure record (SNOMED, ICD10PCS or OMOP code; eligibility.readers.procedures):
         registry procedure ids with their broader ids, code keys, what the display name means."""
         return self.procedure_codes.keys(system, code, display)
-
-    def _registry_ids(self, system: str, code: str) -> tuple[str, ...]:
-        code = code.strip()
-        if system == "SNOMED":
-            return self.snomed.get(code, ())
-        if system == "ICD10":
-            flat = code.replace(".", "").upper()
-            return tuple(dict.fromkeys(cid for prefix, cid in self.icd10 if flat.startswith(prefix)))
-        if system == "OMOP":
-            try:
-                return self.omop_condition.get(int(code), ())
-            except ValueError:
-                return ()
-        return ()
 
     def ingredients(self, rxnorm: str | None, text: str | None) -> list[Ingredient]:
         """Ingredients of a drug: its RxNorm ingredient code, else ingredient names in its description."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from eligibility.registry.codes import code_keys, display_keys
+from eligibility.registry.codes import CodeTable, code_keys, display_keys
 from eligibility.registry.concepts import Registry, normalize_phrase
 from eligibility.registry.vocabulary import Vocabulary
 
@@ -42,39 +42,12 @@ class ProcedureCodes:
     def __init__(self, registry: Registry, vocab: Vocabulary) -> None:
         self.registry = registry
         self.vocabulary = vocab
-        self.snomed: dict[str, tuple[str, ...]] = {}
-        self.omop: dict[int, tuple[str, ...]] = {}
-        self.pcs: list[tuple[str, str]] = []
+        self.table = CodeTable(registry, registry.categories_of("procedure"), lambda cat: cat.icd10pcs, "ICD10PCS")
+        self.ids, self.with_broader = self.table.ids, self.table.with_broader
         self.names: dict[str, str] = {}
         for cat in registry.categories_of("procedure"):
-            for code in cat.snomed:
-                self.snomed[code] = (*self.snomed.get(code, ()), cat.id)
-            for cid in cat.omop:
-                self.omop[cid] = (*self.omop.get(cid, ()), cat.id)
-            self.pcs += [(prefix.strip().upper(), cat.id) for prefix in cat.icd10pcs]
             for phrase in (cat.id, cat.name, *cat.synonyms):
                 self.names.setdefault(normalize_phrase(phrase), cat.id)
-
-    def ids(self, system: str, code: str) -> tuple[str, ...]:
-        """Registry procedure ids a code maps to (ICD-10-PCS by prefix)."""
-        code = code.strip()
-        if system == "SNOMED":
-            return self.snomed.get(code, ())
-        if system == "ICD10PCS":
-            flat = code.upper()
-            return tuple(dict.fromkeys(cid for prefix, cid in self.pcs if flat.startswith(prefix)))
-        if system == "OMOP":
-            try:
-                return self.omop.get(int(code), ())
-            except ValueError:
-                return ()
-        return ()
-
-    def with_broader(self, ids) -> dict[str, None]:
-        keys = dict.fromkeys(ids)
-        for pid in ids:
-            keys.update(dict.fromkeys(sorted(self.registry.broader.get(pid, ()))))
-        return keys
 
     def keys(self, system: str, code: str, display: str | None = None) -> tuple[str, ...]:
         """Keys of one procedure record; empty when neither its code nor its display name is known."""

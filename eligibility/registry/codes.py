@@ -85,3 +85,47 @@ def node_keys(code: str, codes: dict[str, tuple[str, ...]]) -> frozenset[str]:
 
 def is_icd_key(key: str) -> bool:
     return key.startswith(ICD)
+
+
+class CodeTable:
+    """Registry ids by a record's code, for one kind of entry: SNOMED CT and OMOP ids exactly, the
+    entries' hierarchical codes (ICD-10-CM, ICD-10-PCS) by prefix; with every broader id."""
+
+    def __init__(self, registry, categories, prefixes, system: str) -> None:
+        """`prefixes(cat)`: the entry's hierarchical codes; `system`: the reader's name for them."""
+        self.registry = registry
+        self.system = system
+        self.snomed: dict[str, tuple[str, ...]] = {}
+        self.omop: dict[int, tuple[str, ...]] = {}
+        self.prefixes: list[tuple[str, str]] = []
+        for cat in categories:
+            for code in cat.snomed:
+                self.snomed[code] = (*self.snomed.get(code, ()), cat.id)
+            for code in cat.omop:
+                self.omop[code] = (*self.omop.get(code, ()), cat.id)
+            self.prefixes += [(_flat(p), cat.id) for p in prefixes(cat)]
+
+    def ids(self, system: str, code: str) -> tuple[str, ...]:
+        code = code.strip()
+        if system == "SNOMED":
+            return self.snomed.get(code, ())
+        if system == self.system:
+            flat = _flat(code)
+            return tuple(dict.fromkeys(cid for prefix, cid in self.prefixes if flat.startswith(prefix)))
+        if system == "OMOP":
+            try:
+                return self.omop.get(int(code), ())
+            except ValueError:
+                return ()
+        return ()
+
+    def with_broader(self, ids) -> dict[str, None]:
+        """The ids, then every broader id of each, in a stable order."""
+        keys = dict.fromkeys(ids)
+        for cid in ids:
+            keys.update(dict.fromkeys(sorted(self.registry.broader.get(cid, ()))))
+        return keys
+
+
+def _flat(code: str) -> str:
+    return code.replace(".", "").strip().upper()
