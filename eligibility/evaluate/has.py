@@ -155,8 +155,8 @@ def _status(code: str, keys: frozenset[str], label: str, excluded: tuple[str, ..
     return fn, ex
 
 
-def _member_test(builder, code: str):
-    prefixes, members = drug_rule(builder.registry, code)
+def _member_test(prefixes: tuple[str, ...], members: frozenset[str]):
+    """Is a medication token (ATC code or ingredient name) one of the drug class or drug asked for?"""
     return lambda token: token in members or token.startswith(prefixes)
 
 
@@ -168,9 +168,7 @@ def _medication(builder, code: str, label: str):
     broader = broader_codes(prefixes)
     group_names = {p.upper(): c.name for c in registry.categories_of("medication") for p in c.atc}
 
-    def member(token: str) -> bool:
-        return token in members or token.startswith(prefixes)
-
+    member = _member_test(prefixes, members)
     seen: dict[frozenset, int] = {}    # patients share medication lists: answer each list once
 
     def fn(p: Patient) -> int:
@@ -220,7 +218,7 @@ def _medication(builder, code: str, label: str):
 def _medication_window(builder, code: str, label: str, node: Has, fn, ex):
     """`Use of opioids within the past 6 months`: a drug taken on any day of the window counts."""
     start = builder.as_of.toordinal() - node.within.value * _DAYS[node.within.unit]
-    member = _member_test(builder, code)
+    member = _member_test(*drug_rule(builder.registry, code))
 
     def recent(p: Patient) -> list[str]:
         return sorted(t for t, last in p.medication_last.items() if last.toordinal() >= start - 1e-9 and member(t))
