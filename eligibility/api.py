@@ -154,14 +154,16 @@ def _as_path(source: object) -> Path | None:
 def _registry(registry_files: RegistryFiles) -> Registry:
     """The packaged registry, or one extended by files; built once per set of file versions."""
     from eligibility.registry.concepts import build_registry, default_registry
+    from eligibility.registry.files import registry_path
 
     if isinstance(registry_files, (str, os.PathLike)):
         registry_files = (registry_files,)
     key: tuple = ()
     for name in registry_files:
         try:
-            info = os.stat(name)
-            key += ((os.fspath(name), info.st_mtime_ns, info.st_size),)
+            path = registry_path(name)     # a packaged pack's name ("labs") or a file
+            info = os.stat(path)
+            key += ((os.fspath(path), info.st_mtime_ns, info.st_size),)
         except OSError:
             return build_registry(*map(Path, registry_files))   # reports the unreadable file
     registry = _REGISTRIES.get(key)

@@ -20,6 +20,7 @@ from eligibility.compile.pieces import (EXCLUSION_MARKERS, NEGATIONS, NOISE, CON
                      Out, dose_pieces, has_key, is_content, is_measure, neighbours, runs, word_of, computable, span_of,
                      sex_alternatives, sex_group, sex_of)
 from eligibility.compile import races
+from eligibility.compile.subgroups import split_subgroup, subgroup_bound, with_subgroups
 
 
 class Assembler:
@@ -192,6 +193,7 @@ class Assembler:
         qualifiers: list = []
         categories: list = []      # has nodes, or (in a measurement's term) unexplained text
         sexes: list = []
+        subgroups: list = []       # looser bounds for a subgroup, "(≤ 5 × ULN with liver metastases)"
         blockers: list = []        # spans of compiled pieces: unparsed runs stop at them
         neg_at = -1
         # inclusion only: "on metformin" is necessary for "metformin ≥ 1500 mg/day", but excluding
@@ -223,6 +225,11 @@ class Assembler:
                 sexes.append(piece.span)
             elif isinstance(piece, Group):
                 sub = self.sequence(piece.items)
+                if sub.node is not None and subgroup_bound(self.b.norm.text[piece.span[0]:piece.span[1]], sub.node, nodes):
+                    loose = [self.manual([run]) for run in sub.unparsed + sub.manual]
+                    subgroups.append(split_subgroup(sub.node, loose))
+                    blockers.append(piece.span)
+                    continue
                 out.unparsed.extend(sub.unparsed)
                 if sub.node is not None and self._examples(sub.node, categories):
                     continue             # "sulfonylurea (glimepiride, gliclazide)": examples of what came before
@@ -347,7 +354,7 @@ class Assembler:
             for k in out.has:
                 nodes[k] = self._window(nodes[k], out.withins[-1])
         if nodes:
-            out.node = self.combine(All, nodes)
+            out.node = with_subgroups(self.combine(All, nodes), subgroups, self.exclusion)
         return out
 
     def _in_relation(self, token: Token) -> bool:

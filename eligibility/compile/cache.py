@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eligibility.core.errors import TrialInputError
-from eligibility.registry.files import PACKAGED_FILES
+from eligibility.registry.files import PACKAGED_FILES, registry_path
 
 if TYPE_CHECKING:
     from eligibility.core.errors import EligibilityError
@@ -136,7 +136,7 @@ def _registry_digest(registry_files) -> str | None:
         data_dir = Path(__file__).resolve().parents[1] / "data"
         # races.toml is read by the compiler apart from the registry (eligibility.registry.races)
         packaged = [data_dir / name for name in (*PACKAGED_FILES, "races.toml") if (data_dir / name).exists()]
-        for path in (*packaged, *map(Path, registry_files)):
+        for path in (*packaged, *map(registry_path, registry_files)):
             data = path.read_bytes()
             digest.update(f"\0{len(data)}\0".encode() + data)
     except OSError:

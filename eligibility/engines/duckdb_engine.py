@@ -58,17 +58,20 @@ def _header(path: Path) -> tuple[list[str], str]:
     return next(csv.reader([first], delimiter=delimiter)), delimiter
 
 
-def unsupported_nodes(trial_json: str, long_data: bool = False) -> str | None:
+def unsupported_nodes(trial_json: str, long_data: bool = False, estimated: frozenset[str] = frozenset()) -> str | None:
     """What of the trial the SQL does not match as the readers do, named for the run's note; None if nothing.
 
     Procedures are matched by the Python readers only; so are conditions named by an ICD-10-CM
     code-book term (keys `icd10cm:...`) in a wide CSV (the long views join the readers' own keys)
-    and, in long data, drugs asked for within a window (the drug history).
+    and, in long data, drugs asked for within a window (the drug history); so are values the
+    evaluator estimates when none is reported (`estimated`: concept ids, e.g. Cockcroft-Gault clearance).
     """
     found: set[str] = set()
 
     def walk(node) -> None:
         if isinstance(node, dict):
+            if node.get("kind") in ("compare", "range") and node.get("concept") in estimated:
+                found.add("values estimated when not reported")
             if node.get("kind") == "has":
                 if node.get("category") == "procedure":
                     found.add("procedures")
@@ -207,7 +210,8 @@ def screen_duckdb(trial: Trial | PreparedTrial, source_paths: list[Path], *, out
         reason = f"{'/'.join(sorted(formats))} data is read by the Python engine"
     elif fmt == "jsonl":
         reason = "--format jsonl carries full explanations, which the Python engine writes"
-    elif (kinds := unsupported_nodes(prepared.json, long_data)):
+    elif (kinds := unsupported_nodes(prepared.json, long_data, frozenset(
+            c.id for c in prepared.registry.concepts.values() if c.estimate))):
         reason = f"the trial asks for {kinds}, which the Python engine matches"
     sql = None
     notes: list[str] = []

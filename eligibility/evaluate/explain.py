@@ -176,14 +176,19 @@ def render_patient(result, trial, as_of) -> str:
 
 def compare_text(name: str, node: Compare, m: Measurement, bound: float, holds: bool,
                  uln: float | None, detail: bool, value_unit: str) -> str:
-    text = _compare_text(name, node, m, bound, holds, uln, value_unit)
+    text = _unitless(_compare_text(name, node, m, bound, holds, uln, value_unit))
     return text + provenance(m) if detail else text
 
 
 def range_text(name: str, node: Range, m: Measurement, low: float | None, high: float | None,
                side: str, detail: bool, uln: float | None, value_unit: str) -> str:
-    text = _range_text(name, node, m, low, high, side, uln, value_unit)
+    text = _unitless(_range_text(name, node, m, low, high, side, uln, value_unit))
     return text + provenance(m) if detail else text
+
+
+def _unitless(text: str) -> str:
+    """Scores and ratios (ECOG, INR) display no unit: no doubled or trailing space where it would be."""
+    return re.sub(r" {2,}", " ", text).replace(" )", ")").rstrip()
 
 
 def article(word: str) -> str:

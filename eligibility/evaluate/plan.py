@@ -21,6 +21,7 @@ from eligibility.core.ir import All, AnyOf, Compare, Criterion, Has, Manual, Not
 from eligibility.core.patient import Measurement, Patient
 from eligibility.registry.concepts import Registry
 from eligibility.evaluate.ages import age_in_months, by_months
+from eligibility.evaluate.estimates import estimator
 from eligibility.registry.units import ULN
 
 F, T, U, R = 0, 1, 2, 3
@@ -161,6 +162,11 @@ class _Builder:
         default_uln = concept.uln if concept else None
         value_unit = concept.canonical_unit if concept else ""
         is_uln = node.canonical_unit == ULN
+        estimate = estimator(concept, self.registry)    # e.g. Cockcroft-Gault when no clearance is reported
+
+        def value_of(p: Patient):
+            m = p.measurements.get(cid)
+            return estimate(p) if m is None and estimate is not None else m
         if isinstance(node, Compare):
             lo, lo_open, hi, hi_open = _region(node.op, node.canonical_value)
             negate = node.op == "!="
@@ -190,7 +196,7 @@ class _Builder:
             hi_t = _INF if hi == _INF else (hi - eps(hi) if hi_open else hi + eps(hi))
 
             def fn(p: Patient) -> int:
-                m = p.measurements.get(cid)
+                m = p.measurements.get(cid) if estimate is None else value_of(p)
                 if type(m) is not Measurement:
                     return U
                 if m.comparator is None and not negate:
@@ -201,14 +207,16 @@ class _Builder:
                 return code_of(m, lo, hi)
         else:
             def fn(p: Patient) -> int:
-                m = p.measurements.get(cid)
+                m = value_of(p)
                 if type(m) is not Measurement:
                     return U
                 bounds = scaled(p)
                 return U if bounds is None else code_of(m, bounds[0], bounds[1])
 
         def ex(p: Patient, detail: bool) -> tuple[int, list[str]]:
-            m = p.measurements.get(cid)
+            m = value_of(p)
+            if m is None and estimate is not None:
+                return U, [f"{words.missing_text(name)} (not reported; the estimate needs {estimate.needs})"]
             if m is None:
                 return U, [words.missing_text(name)]
             if type(m) is not Measurement:

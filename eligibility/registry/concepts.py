@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from eligibility.core.errors import RegistryError
-from eligibility.registry.files import PACKAGED_FILES
+from eligibility.registry.files import PACKAGED_FILES, is_pack_name, pack_names, registry_path
 
 
 class Affine(BaseModel):
@@ -46,6 +46,9 @@ class Concept(BaseModel):
     uln: float | None = None
     derived_from: str | None = None
     bare_units: tuple[str, ...] = ()   # read a number written without a unit in these when implausible as canonical
+    # how to estimate the value when the data reports none: {"method": ..., role: concept id, ...}
+    # (eligibility.evaluate.estimates; e.g. creatinine clearance by Cockcroft-Gault)
+    estimate: dict[str, str] | None = None
 
 
 class Category(BaseModel):
@@ -245,7 +248,8 @@ def _read_toml(path: Path | None, packaged: str = "registry.toml") -> tuple[dict
             text, source = Path(path).read_text("utf-8"), str(path)
         data = tomllib.loads(text)
     except OSError as exc:
-        raise RegistryError(f"{path}: cannot read registry file ({exc.strerror})", code="E-REGISTRY-READ",
+        hint = f"; packaged packs: {', '.join(pack_names())}" if is_pack_name(path) else ""
+        raise RegistryError(f"{path}: cannot read registry file ({exc.strerror}{hint})", code="E-REGISTRY-READ",
                             file=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
         where = re.search(r"\(at line (\d+), column \d+\)", str(exc))
@@ -292,7 +296,7 @@ def build_registry(*extra_files: Path) -> Registry:
     for name in PACKAGED_FILES:
         data = _merge(data, _read_toml(None, name)[0])
     for path in extra_files:
-        data = _merge(data, _read_toml(path)[0])
+        data = _merge(data, _read_toml(registry_path(path))[0])
     try:
         concepts = {c["id"]: _entry(Concept, c) for c in data.get("concept", [])}
         categories = {}

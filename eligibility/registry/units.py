@@ -38,6 +38,11 @@ def ureg() -> pint.UnitRegistry:
         reg.define("insulin_unit = [insulin_activity]")
         # Multiples of the upper limit of normal are resolved per patient.
         reg.define("uln = [upper_limit_of_normal]")
+        # Equivalents count charge, not substance: mEq/L equals mmol/L only for a monovalent ion, so
+        # a concept accepts mEq/L through its own `affine` entry (potassium, sodium), never implicitly.
+        reg.define("equivalent = [charge_equivalent] = Eq")
+        # Points of an ordinal clinical scale (ECOG grade): not a fraction, so 70 % is no grade.
+        reg.define("score_point = [clinical_score]")
         _UREG = reg
     return _UREG
 
@@ -154,7 +159,8 @@ def to_canonical(concept_id: str, value: float, unit: str | None, registry: Regi
     return conversion(concept_id, unit, registry).apply(value)
 
 
-_PRETTY = {"kg/m2": "kg/m²", "mm[Hg]": "mmHg", "10*9/L": "×10⁹/L", "a": "years", "mL/min/{1.73_m2}": "mL/min/1.73 m²", ULN: "× ULN"}
+_PRETTY = {"kg/m2": "kg/m²", "mm[Hg]": "mmHg", "10*9/L": "×10⁹/L", "a": "years", "mL/min/{1.73_m2}": "mL/min/1.73 m²", ULN: "× ULN",
+           "{INR}": "", "{score}": ""}
 
 
 def display_unit(unit: str) -> str:
