@@ -49,3 +49,33 @@ def test_repeated_run_reuses_the_query(tmp_path):
     # another as-of date is another query (a new cache entry, built with sqlglot)
     assert _run(tmp_path, "2026-06-01", "c.csv").startswith("True")
     assert len(list((tmp_path / "cache").glob("query-*.json"))) == 2
+
+
+
+def test_damaged_or_edited_cache_entry_is_rebuilt_not_run(tmp_path, monkeypatch):
+    """A query-cache file whose content does not match its checksum is never used (as the trial cache)."""
+    import json
+
+    from eligibility.engines import query_cache
+
+    monkeypatch.setenv("ELIGIBILITY_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("ELIGIBILITY_NO_CACHE", raising=False)
+    key = "0123456789abcdef0123456789abcdef"
+    query_cache.save(key, "SELECT 1 AS patient_id", ["a note"])
+    assert query_cache.load(key) == ("SELECT 1 AS patient_id", ["a note"])
+    [entry] = tmp_path.glob("query-*.json")
+    data = json.loads(entry.read_text())
+    assert set(data) == {"body", "checksum"}
+    # edited: another query, the checksum left as it was
+    data["body"]["sql"] = "SELECT 'x' AS patient_id, 'eligible' AS verdict"
+    entry.write_text(json.dumps(data))
+    assert query_cache.load(key) is None
+    # moved: a whole entry copied under another key
+    query_cache.save(key, "SELECT 1 AS patient_id", [])
+    (tmp_path / f"query-{'f' * 32}.json").write_bytes(entry.read_bytes())
+    assert query_cache.load("f" * 32) is None
+    # damaged: cut in the middle (not JSON any more), or not the expected shape
+    entry.write_bytes(entry.read_bytes()[:40])
+    assert query_cache.load(key) is None
+    entry.write_text(json.dumps({"sql": "SELECT 1", "notes": []}))     # the format before checksums
+    assert query_cache.load(key) is None

@@ -17,7 +17,6 @@ the pydantic `Trial` and `Registry` only when something asks for them.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -162,18 +161,11 @@ def _key(path, registry_key: str | None) -> str | None:
 
 # -- storage -----------------------------------------------------------------------------
 
-def _checksum(body: dict) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode("ascii")).hexdigest()
-
-
 def _load(key: str) -> tuple[str, list[str], str, list[str]] | None:
-    from eligibility.core.cache import read_entry
+    from eligibility.core.cache import read_checked
 
-    data = read_entry("trial", key)
-    if not isinstance(data, dict) or not isinstance(data.get("body"), dict):
-        return None
-    body = data["body"]
-    if data.get("checksum") != _checksum(body) or body.get("key") != key:
+    body = read_checked("trial", key)
+    if body is None:
         return None
     json_text, ids, title, problems = (body.get(k) for k in ("trial", "ids", "title", "problems"))
     if not (isinstance(json_text, str) and isinstance(title, str) and _strings(ids) and ids
@@ -187,8 +179,7 @@ def _strings(value) -> bool:
 
 
 def _save(key: str, prepared: PreparedTrial) -> None:
-    from eligibility.core.cache import write_entry
+    from eligibility.core.cache import write_checked
 
-    body = {"key": key, "trial": prepared.json, "ids": prepared.ids, "title": prepared.title,
-            "problems": prepared.problems}
-    write_entry("trial", key, {"body": body, "checksum": _checksum(body)}, _KEEP)
+    write_checked("trial", key, {"trial": prepared.json, "ids": prepared.ids, "title": prepared.title,
+                                 "problems": prepared.problems}, _KEEP)

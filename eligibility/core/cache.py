@@ -77,6 +77,28 @@ def read_entry(kind: str, key: str):
         return None
 
 
+def _checksum(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode("ascii")).hexdigest()
+
+
+def read_checked(kind: str, key: str) -> dict | None:
+    """The body of an entry written by write_checked, or None when it is absent, damaged or edited
+    (its checksum or its key does not match): the caller rebuilds it, never trusts it."""
+    data = read_entry(kind, key)
+    if not isinstance(data, dict) or not isinstance(data.get("body"), dict):
+        return None
+    body = data["body"]
+    if data.get("checksum") != _checksum(body) or body.get("key") != key:
+        return None
+    return body
+
+
+def write_checked(kind: str, key: str, body: dict, keep: int) -> None:
+    """Store `body` (which gets the entry's key) with a checksum of its content (read_checked)."""
+    body = {"key": key, **body}
+    write_entry(kind, key, {"body": body, "checksum": _checksum(body)}, keep)
+
+
 def write_entry(kind: str, key: str, value, keep: int) -> None:
     """Write atomically, keeping the `keep` most recent entries of this kind.
 

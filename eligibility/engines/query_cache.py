@@ -10,6 +10,8 @@ those: any change there means a new file, never a stale query.  The data files'
 paths are not part of it: the cached text holds a placeholder for the scan.
 The trial enters as its JSON text and the registry as a digest (of its files'
 bytes, eligibility.compile.cache), so a hit needs neither a Trial nor a Registry.
+Each entry carries a checksum of its content (eligibility.core.cache.write_checked,
+as the compiled-trial cache): a damaged or edited file is rebuilt, never run.
 """
 from __future__ import annotations
 
@@ -17,9 +19,9 @@ import hashlib
 import json
 from datetime import date
 
-from eligibility.core.cache import package_sources, read_entry, write_entry
+from eligibility.core.cache import package_sources, read_checked, write_checked
 
-_FORMAT = 1
+_FORMAT = 2      # 2: entries carry a checksum
 _KEEP = 64   # cached queries kept (each a few tens of kB)
 
 
@@ -35,11 +37,11 @@ def fingerprint(trial_json: str, header: list[str], delimiter: str, *, as_of: da
 
 def load(key: str) -> tuple[str, list[str]] | None:
     """(query text with the scan placeholder, notes) when cached."""
-    data = read_entry("query", key)
+    data = read_checked("query", key)
     if isinstance(data, dict) and isinstance(data.get("sql"), str) and isinstance(data.get("notes"), list):
         return data["sql"], [str(n) for n in data["notes"]]
     return None
 
 
 def save(key: str, sql: str, notes: list[str]) -> None:
-    write_entry("query", key, {"sql": sql, "notes": notes}, _KEEP)
+    write_checked("query", key, {"sql": sql, "notes": notes}, _KEEP)
