@@ -34,7 +34,9 @@ TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (16 ms):
 if TYPE_CHECKING:
     from typing import Any
 
-    from eligibility.api import compile_trial, compile_trial_with_problems, evaluate, load_trial, screen, trial_schema
+    from eligibility.api import (
+        compile_trial, compile_trial_with_problems, coverage_report, evaluate, load_trial, screen, trial_schema,
+    )
     from eligibility.core.ir import Criterion, Trial
     from eligibility.core.patient import Patient
     from eligibility.results import CriterionResult, PatientResult, Screening
@@ -46,6 +48,7 @@ __all__ = [
     "trial_schema",
     "evaluate",
     "screen",
+    "coverage_report",
     "Trial",
     "Criterion",
     "Patient",
@@ -69,6 +72,7 @@ _LAZY = {
     "trial_schema": "eligibility.api",
     "evaluate": "eligibility.api",
     "screen": "eligibility.api",
+    "coverage_report": "eligibility.api",
     "Trial": "eligibility.core.ir",
     "Criterion": "eligibility.core.ir",
     "Patient": "eligibility.core.patient",

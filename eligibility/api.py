@@ -25,6 +25,7 @@ from eligibility.core.patient import Patient           # dataclasses only: cheap
 from eligibility.results import PatientResult          # imports nothing at run time
 
 if TYPE_CHECKING:
+    from eligibility.compile.coverage_report import CoverageReport
     from eligibility.core.ir import Trial
     from eligibility.evaluate.plan import Plan
     from eligibility.registry.concepts import Registry
@@ -113,6 +114,25 @@ def trial_schema() -> dict[str, Any]:
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"urn:{SCHEMA}",
             **body, "title": SCHEMA,
             "description": "A compiled clinical-trial eligibility document (eligibility compile --format json)."}
+
+
+def coverage_report(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, jobs: int | None = None,
+                    registry_files: RegistryFiles = (), top: int = 20) -> CoverageReport:
+    """Compile many trials in parallel and summarise how much compiled (docs/api.md "Coverage report").
+
+    `paths`: trial files (CT.gov JSON, legacy XML, text), folders of them, CSV
+    files with an `eligibility_criteria` column (one trial per row). `jobs`
+    worker processes (default: one per CPU). A record that cannot be read is a
+    one-line entry of `report.failures`, never an exception; a registry file
+    that cannot be read raises `RegistryError` before anything runs.
+    """
+    from eligibility.compile.coverage_report import run_coverage
+
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    _registry(registry_files)   # a bad registry file: one error here, not one per trial in the workers
+    files = [registry_files] if isinstance(registry_files, (str, os.PathLike)) else list(registry_files)
+    return run_coverage(list(paths), jobs=jobs, registry_files=files, top=top)
 
 
 def _load_text(text: str, name: str | None) -> tuple[Trial, list[EligibilityError]]:

@@ -62,12 +62,41 @@ def main() -> None:
 
 
 @main.command("compile")
-@click.argument("trial", type=click.Path(dir_okay=False))
+@click.argument("trials", metavar="TRIAL [PATHS]...", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--report", is_flag=True,
+              help="Compile every trial under the PATHS (files, folders, CSV with an eligibility_criteria column) "
+                   "and print a coverage summary instead of the trees.")
+@click.option("--report-format", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes for --report (default: CPUs).")
+@click.option("--top", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Manual phrases listed by --report.")
 @registry_option
-def compile_command(trial: str, fmt: str, registry_files: tuple[str, ...]) -> None:
-    """Compile TRIAL (plain text, CT.gov JSON/XML, or compiled JSON) into predicate trees."""
+@click.pass_context
+def compile_command(ctx, trials: tuple[str, ...], fmt: str, report: bool, report_format: str, jobs: int | None,
+                    top: int, registry_files: tuple[str, ...]) -> None:
+    """Compile TRIAL (plain text, CT.gov JSON/XML, or compiled JSON) into predicate trees.
+
+    With --report: compile every trial under the PATHS in parallel and summarise the coverage
+    (exit 0 when any trial compiled, 1 when none could be read).
+    """
     from pathlib import Path
+
+    if report:
+        from eligibility import coverage_report
+
+        try:
+            result = coverage_report(trials, jobs=jobs, registry_files=registry_files, top=top)
+        except EligibilityError as error:
+            _fail(error)
+        click.echo(result.render(report_format))
+        if not result.read:
+            click.echo(f"error E-COVERAGE-NONE: no trial could be read ({len(result.failures)} failed)", err=True)
+            sys.exit(1)
+        return
+    if len(trials) > 1:
+        raise click.UsageError("compile takes one TRIAL; several paths need --report")
+    trial = click.Path(dir_okay=False).convert(trials[0], ctx.command.params[0], ctx)
 
     from eligibility import compile_trial_with_problems
     from eligibility.compile.render import render_trial_text
