@@ -18,7 +18,8 @@ from eligibility.evaluate.plan import F, R, T, U, Plan
 from eligibility.core.ir import Criterion, Trial, TrialInfo, Tree
 from eligibility.readers import ReadStats
 from eligibility.readers.wide_csv import read_wide_csv
-from eligibility.registry.concepts import default_registry
+from eligibility.compile.trials import compile_trial_text
+from eligibility.registry.concepts import Registry, build_registry, default_registry
 from eligibility.core.patient import Measurement, Patient
 
 CASES = Path(__file__).parent / "cases"
@@ -48,26 +49,52 @@ def _trial(tree: dict, section: str) -> Trial:
     return Trial(trial=TrialInfo(title="case"), criteria=(criterion,))
 
 
-def _patient(row: dict, tmp_path: Path) -> Patient:
+def _registry(case: dict) -> Registry:
+    """The packaged registry, or one with the packs a case names (`"registry": ["labs"]`)."""
+    packs = tuple(case.get("registry", ()))
+    if packs not in _REGISTRIES:
+        _REGISTRIES[packs] = build_registry(*map(Path, packs)) if packs else default_registry()
+    return _REGISTRIES[packs]
+
+
+_REGISTRIES: dict[tuple, Registry] = {}
+
+
+def _case_trial(case: dict, registry: Registry) -> Trial:
+    """The case's tree, or its criterion text compiled (`"criterion"`: the whole path from text)."""
+    section = case.get("section", "inclusion")
+    if "criterion" not in case:
+        return _trial(case["tree"], section)
+    heading = "Inclusion Criteria:" if section == "inclusion" else "Exclusion Criteria:"
+    trial, _ = compile_trial_text(f"{heading}\n- {case['criterion']}\n", registry=registry)
+    assert len(trial.criteria) == 1, trial.criteria
+    return trial
+
+
+def _patient(row: dict, tmp_path: Path, registry: Registry | None = None) -> Patient:
     path = tmp_path / "row.csv"
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["patient_id", *row])
         writer.writerow(["P1", *row.values()])
-    patients = list(read_wide_csv([path], as_of=AS_OF, registry=default_registry(), stats=ReadStats()))
+    patients = list(read_wide_csv([path], as_of=AS_OF, registry=registry or default_registry(), stats=ReadStats()))
     assert len(patients) == 1
     return patients[0]
 
 
-CASE_FILES = ["evaluate_conversions.jsonl", "evaluate_categorical.jsonl", "evaluate_age_months.jsonl"]
+# evaluate_pack_labs: the opt-in `labs` pack (Cockcroft-Gault worked by hand from Cockcroft & Gault 1976,
+# conversions from labs.toml's sources) and bounds loosened for a subgroup
+CASE_FILES = ["evaluate_conversions.jsonl", "evaluate_categorical.jsonl", "evaluate_age_months.jsonl",
+              "evaluate_pack_labs.jsonl"]
 ALL_CASES = [(name, case) for name in CASE_FILES for case in _load(name)]
 
 
 @pytest.mark.parametrize("case", [c for _, c in ALL_CASES], ids=[c["name"] for _, c in ALL_CASES])
 def test_case(case: dict, tmp_path: Path) -> None:
-    trial = _trial(case["tree"], case.get("section", "inclusion"))
-    plan = Plan(trial, default_registry(), AS_OF)
-    patient = _patient(case["row"], tmp_path)
+    registry = _registry(case)
+    trial = _case_trial(case, registry)
+    plan = Plan(trial, registry, AS_OF)
+    patient = _patient(case["row"], tmp_path, registry)
     result = plan.evaluate(patient, detail=True)
     assert result.outcomes == [case["outcome"]], result.details
     if "verdict" in case:
