@@ -75,6 +75,8 @@ def test_counts_of_records_written_here(cases):
     assert c["total"] == 29
     assert (c["compiled"]["count"], c["partial"]["count"], c["manual"]["count"]) == (20, 2, 7)
     assert c["computable"] == {"count": 22, "share": round(22 / 29, 4)}
+    # 'Chronic heart failure' and 'Histologically confirmed NSCLC': the condition computed, the word left manual
+    assert c["with_manual_part"]["count"] == 2
     assert cases["fields"] == {"compiled": 8, "partial": 0, "manual": 0}   # age and sex of each record
 
 
@@ -120,6 +122,7 @@ def test_the_20_real_trials_compile_and_add_up():
     assert doc["skipped"] == [f"{REAL}:479: the header row repeated, skipped"]   # two files joined
     c = doc["criteria"]
     assert c["compiled"]["count"] + c["partial"]["count"] + c["manual"]["count"] == c["total"]
+    assert c["with_manual_part"]["count"] <= c["computable"]["count"]
     assert sum(t["criteria"] for t in doc["per_trial"]) == c["total"]
     for t in doc["per_trial"]:
         assert t["compiled"] + t["partial"] + t["manual"] == t["criteria"] > 0

@@ -10,7 +10,9 @@ Each record is counted here (`trial_coverage`, run in a worker process);
 What is counted (per top-level criterion from the criteria text; the
 structured age/sex fields of a record are counted apart, as `fields`):
 - status: `compiled`, `partial` (a tree plus unparsed text), `manual`;
-  `computable` = compiled + partial (benchmarks/bench_coverage.py's share);
+  `computable` = compiled + partial (benchmarks/bench_coverage.py's share), and
+  how many of those hold a `manual` node all the same ('Severe heart failure':
+  the condition is computed, 'Severe' is left to a reviewer);
 - manual phrases: the text of every `manual` node and every unparsed span,
   normalised (`normalise_phrase`), counted across trials;
 - concepts: numeric concepts (`compare` / `range` nodes) and `has` nodes by
@@ -54,7 +56,7 @@ class TrialCoverage:
 
     name: str
     error: str | None = None                     # one line when the record could not be compiled
-    statuses: Counter = field(default_factory=Counter)   # criterion status -> count
+    statuses: Counter = field(default_factory=Counter)   # criterion status -> count (and "with_manual_part")
     fields: Counter = field(default_factory=Counter)     # structured field status -> count
     phrases: list[str] = field(default_factory=list)     # normalised manual phrases and unparsed text
     numeric: Counter = field(default_factory=Counter)    # concept id -> nodes
@@ -65,7 +67,7 @@ class TrialCoverage:
 
     @property
     def criteria(self) -> int:
-        return sum(self.statuses.values())
+        return sum(self.statuses[s] for s in STATUSES)
 
 
 # -- which records ------------------------------------------------------------------------
@@ -162,6 +164,7 @@ def count_trial(name: str, trial: Trial) -> TrialCoverage:
     out = TrialCoverage(name, warnings=[w.code for w in trial.warnings])
     for crit in trial.criteria:
         (out.fields if crit.id in FIELDS else out.statuses)[crit.status] += 1
+        manual = 0
         for node in walk(crit.tree):
             if isinstance(node, (Compare, Range)):
                 out.numeric[node.concept] += 1
@@ -169,6 +172,9 @@ def count_trial(name: str, trial: Trial) -> TrialCoverage:
                 out.codes[(node.category, node.code, node.label)] += 1
             elif isinstance(node, Manual) and crit.id not in FIELDS:
                 out.phrases.append(normalise_phrase(node.text))
+                manual += 1
+        if manual and crit.status != "manual":
+            out.statuses["with_manual_part"] += 1   # computable, yet a manual node may leave it to review
         out.phrases.extend(normalise_phrase(trial.criteria_text[a:b]) for a, b in crit.unparsed)
     out.phrases = [p for p in out.phrases if p]
     return out

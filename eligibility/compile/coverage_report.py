@@ -78,9 +78,10 @@ class CoverageReport:
     def summary(self) -> dict:
         read = self.read
         statuses = self._sum("statuses")
-        n = sum(statuses.values())
+        n = sum(statuses[s] for s in STATUSES)
         criteria = {"total": n, **{s: _share(statuses[s], n) for s in STATUSES},
-                    "computable": _share(statuses["compiled"] + statuses["partial"], n)}
+                    "computable": _share(statuses["compiled"] + statuses["partial"], n),
+                    "with_manual_part": _share(statuses["with_manual_part"], n)}
         phrases = Counter(p for t in read for p in t.phrases)
         problems = [p for t in read for p in t.problems]
         compile_seconds = sum(t.seconds for t in read)
@@ -153,7 +154,8 @@ def _render(doc: dict, markdown: bool, top: int) -> str:
              f"Trials: {t['read']} read, {t['failed']} failed, of {t['records']} records"
              + (f"; {t['skipped']} skipped on purpose (listed below)" if t["skipped"] else ""),
              f"Criteria: {c['total']} — compiled {_pct(c['compiled'])}, partial {_pct(c['partial'])}, "
-             f"manual {_pct(c['manual'])}; computable {_pct(c['computable'])}",
+             f"manual {_pct(c['manual'])}; computable {_pct(c['computable'])}, "
+             f"of which {c['with_manual_part']['count']} hold a manual part",
              "Structured fields (age, sex, not counted above): "
              + (", ".join(f"{n} {s}" for s, n in doc["fields"].items()) if any(doc["fields"].values()) else "none"),
              f"Criterion problems: {doc['problems']['count']}"
