@@ -23,6 +23,9 @@ from eligibility.compile import races
 from eligibility.compile.subgroups import split_subgroup, subgroup_bound, with_subgroups
 
 
+_DIGIT = re.compile(r"\d")
+
+
 class Assembler:
     def __init__(self, builder) -> None:
         self.b = builder
@@ -44,7 +47,7 @@ class Assembler:
         text = self.b.norm.text[start:end]
         if FAMILY.search(text):
             return "family history: about the patient's relatives, not the patient's own record; needs a reviewer"
-        if any(ch.isdigit() for ch in text):
+        if _DIGIT.search(text):
             return "states a number, but not a comparison on a registry concept the compiler can evaluate"
         return "free text: no computable constraint recognised; needs a reviewer"
 
@@ -114,8 +117,9 @@ class Assembler:
         """`with or without X`, `male or female`: understood, no constraint."""
         out: list = []
         i = 0
+        words = [word_of(p) for p in seq]
         while i < len(seq):
-            w = [word_of(p) for p in seq[i:i + 3]]
+            w = words[i:i + 3]
             if w[:1] == ["with"] and len(w) == 3 and w[1] in ("or", "and/or") and w[2] == "without":
                 j = i + 3
                 while j < len(seq) and isinstance(seq[j], Token) and seq[j].type in ("CATEGORY", "WORD", "CONCEPT"):
@@ -203,7 +207,7 @@ class Assembler:
             (span_of(term[a])[0], span_of(term[z - 1])[1])
             for a, z in dose_pieces(term, lambda t: getattr(self.has(t), "category", None) == "medication")]
         for piece in term:
-            if any(a <= span_of(piece)[0] and span_of(piece)[1] <= z for a, z in doses):
+            if doses and any(a <= span_of(piece)[0] and span_of(piece)[1] <= z for a, z in doses):
                 continue
             if isinstance(piece, MeasurePiece):
                 if piece.node is not None:

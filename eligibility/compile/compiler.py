@@ -147,14 +147,16 @@ def _lone_ages(tokens: list[Token], builder: Builder) -> dict[int, tuple]:
     found: dict[int, tuple] = {}
     first_tokens = _table("lone_age")[3]
     start = 0
+    words = sum(t.type not in ("COMMA", "OTHER") for t in tokens)
+    first_person = next((k for k, t in enumerate(tokens) if t.type == "PERSON"), len(tokens))
     for k in range(len(tokens) + 1):
         if k < len(tokens) and not (tokens[k].type == "COMMA" or (tokens[k].type == "OTHER" and tokens[k].value in ".;")):
             continue
         core = [t for t in tokens[start:k] if t.type != "OTHER"]
-        whole = len(core) == len([t for t in tokens if t.type not in ("COMMA", "OTHER")])
+        whole = len(core) == words
         # an item of a list is an age when it opens the criterion ("18 to 65 years, inclusive, with ...")
         # or follows a person ("Men and women, 40-80 years")
-        person = start == 0 or any(t.type == "PERSON" for t in tokens[:start])
+        person = start == 0 or first_person < start
         if core and core[0].type in first_tokens and tokens[start] is core[0] and (whole or person):
             ends = _ends(core, 0, "lone_age")
             tree = _parse(core, 0, len(core), "lone_age") if ends and ends[-1] == len(core) else None
@@ -336,8 +338,9 @@ def _attach_qualifiers(pieces: list, builder) -> list:
     for k, piece in enumerate(pieces):
         if isinstance(piece, Token):
             depth += (piece.type == "LPAR") - (piece.type == "RPAR")
-            words = [p.value.lower() for p in pieces[max(0, k - 2):k + 1] if isinstance(p, Token)]
-            optional = words[-3:] == ["with", "or", "without"] or optional and piece.type in ("CATEGORY", "WORD")
+            opens = piece.value.lower() == "without" and k >= 2 and [
+                getattr(p, "value", "").lower() for p in pieces[k - 2:k]] == ["with", "or"]
+            optional = opens or optional and piece.type in ("CATEGORY", "WORD")
         if isinstance(piece, assemble.MeasurePiece) and piece.node is not None:
             last = len(out)
         elif isinstance(piece, Token) and piece.type == "CATEGORY" and depth <= 0 and not optional:

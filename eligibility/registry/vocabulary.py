@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -222,21 +223,37 @@ def _written_as_meant(written: str, key: str) -> bool:
     return True
 
 
-def _squeeze(folded: str) -> tuple[str, list[int]]:
-    """Runs of spaces as one, with each kept character's offset in `folded`."""
-    chars: list[str] = []
-    where: list[int] = []
-    previous_space = True
-    for i, ch in enumerate(folded):
-        if ch == " ":
-            if previous_space:
-                continue
-            previous_space = True
-        else:
-            previous_space = False
-        chars.append(ch)
-        where.append(i)
-    return "".join(chars), where
+_SPACES = re.compile(r" {2,}|^ +")
+
+
+def _squeeze(folded: str) -> tuple[str, "_Offsets"]:
+    """Runs of spaces as one (leading spaces dropped), with a map back to offsets in `folded`."""
+    cuts: list[int] = []       # squeezed positions where characters were removed before
+    removed: list[int] = []    # how many were removed up to there
+    total = 0
+    pieces: list[str] = []
+    last = 0
+    for m in _SPACES.finditer(folded):
+        keep = 0 if m.start() == 0 else 1
+        pieces.append(folded[last:m.start() + keep])
+        cuts.append(m.start() + keep - total)      # where the next kept character lands, squeezed
+        total += m.end() - m.start() - keep
+        removed.append(total)
+        last = m.end()
+    pieces.append(folded[last:])
+    return "".join(pieces), _Offsets(cuts, removed)
+
+
+class _Offsets:
+    """Squeezed offset -> offset in the folded text (the removed spaces added back)."""
+    __slots__ = ("cuts", "removed")
+
+    def __init__(self, cuts: list[int], removed: list[int]) -> None:
+        self.cuts, self.removed = cuts, removed
+
+    def __getitem__(self, k: int) -> int:
+        i = bisect_right(self.cuts, k)
+        return k + (self.removed[i - 1] if i else 0)
 
 
 _LOCK = threading.Lock()
