@@ -27,7 +27,9 @@ from shared_paths import SHARED
 TRIALS = (SHARED / "trials")
 AS_OF = date(2026, 1, 1)
 MISSING = ["", "NA", "n/a", "null", "none", "unknown", "-", "nan", "."]
-BAD = ["7,5", ">12", "abc", "5 furlongs", "≥7", "1e", "--3", "8 mg/dL"]
+BAD = ["7,5", ">12", "abc", "5 furlongs", "≥7", "1e", "--3", "8 mg/dL",
+       # DuckDB's own number parsing reads these (1000, -1, infinity); the reader does not
+       "1_000", "+-1", "inf", "1e400"]
 
 
 def near(*values: float) -> list[str]:
@@ -50,7 +52,7 @@ COLUMNS: dict[str, list[str]] = {
     "T2DM diagnosis date": ["2025-07-01", "2025-07-05", "2005-01-01", "2006-01-02", "2030-01-01", "bad"],
     "BMI (kg/m2)": near(24.0, 40.0, 25, 40) + ["400", "24 kg/m²", "30 kg/m^2"],
     "insulin dose (U/kg/d)": near(0.5, 1.0) + ["0.7 U/kg/day", "0.7 IU/kg", "50 U/d"],
-    "HbA1c": near(7.0, 12.0, 10.5) + ["53 mmol/mol", "52.9 mmol/mol", "53.1 mmol/mol", "91 mmol/mol",
+    "HbA1c": near(7.0, 12.0, 10.5) + [" 7.5 ", "7.5 ", " 53 mmol/mol ", "53 mmol/mol", "52.9 mmol/mol", "53.1 mmol/mol", "91 mmol/mol",
                                        "108 mmol/mol", "7 %", "7.0%", "30"],
     "fasting c-peptide": near(1.0, 0.906) + ["0.3 nmol/L", "0.299 nmol/L", "331 pmol/L", "330 pmol/L",
                                               "1 ng/ml", "0.33 nmol/l"],
@@ -182,3 +184,43 @@ def test_bounds_are_exercised(trials):
     assert (bmi.canonical_low, bmi.canonical_high) == (24.0, 40.0)
     values = [float(v) for v in COLUMNS["BMI (kg/m2)"] if v.replace(".", "").replace("-", "").replace("e", "").isdigit()]
     assert any(v < 24.0 for v in values) and any(v > 40.0 for v in values) and 24.0 in values
+
+
+# one column of plain numbers mixed with every other kind of cell (the text path only for those)
+MIXED = ["7.5", "n/a", " 7.5 ", "7,5", "53 mmol/mol", " 53 mmol/mol ", "11", "inf", "1_000", "+-1", "", "NA",
+         "7.5 %", "25 furlongs", "1e400", "-7"]
+MIXED_REASONS = [  # the DuckDB engine's reasons as they are (BMI's column holds the same cells, reversed)
+    "I2 unknown: BMI -7.0 is outside the plausible range 8–150 kg/m2",
+    "I1 unknown: HbA1c missing; I2 unknown: BMI inf is outside the plausible range 8–150 kg/m2",
+    "I2 unknown: BMI '25 furlongs': unit not usable for BMI",
+    "I1 unknown: HbA1c '7,5': unit not usable for HbA1c; I2 unknown: BMI '7.5 %': unit not usable for BMI",
+    "I2 unknown: BMI missing",
+    "I2 unknown: BMI missing",
+    "I1 fail: HbA1c 11 % > 10.5 %; I2 unknown: BMI '+-1' is not a number",
+    "I1 unknown: HbA1c 'inf' is not a number; I2 unknown: BMI '1_000': unit not usable for BMI",
+    "I1 unknown: HbA1c '1_000': unit not usable for HbA1c; I2 unknown: BMI 'inf' is not a number",
+    "I1 unknown: HbA1c '+-1' is not a number; I2 fail: BMI 11 kg/m² < 24.0 kg/m²",
+    "I1 unknown: HbA1c missing; I2 unknown: BMI '53 mmol/mol': unit not usable for BMI",
+    "I1 unknown: HbA1c missing; I2 unknown: BMI '53 mmol/mol': unit not usable for BMI",
+    "I2 unknown: BMI '7,5': unit not usable for BMI",
+    "I1 unknown: HbA1c '25 furlongs': unit not usable for HbA1c; I2 unknown: BMI 7.5 is outside the plausible range 8–150 kg/m2",
+    "I1 unknown: HbA1c inf is outside the plausible range 3–20 %; I2 unknown: BMI missing",
+    "I1 unknown: HbA1c -7.0 is outside the plausible range 3–20 %; I2 unknown: BMI 7.5 is outside the plausible range 8–150 kg/m2",
+]
+
+
+def test_mixed_number_columns(tmp_path):
+    """Columns of plain numbers with some missing, padded, malformed and unit-bearing cells: outcomes as the
+    Python engine's, and the DuckDB engine's reasons on the other cells unchanged."""
+    from eligibility.engines.duckdb_engine import screen_duckdb
+
+    registry = default_registry()
+    trial, _ = compile_trial_text("Inclusion Criteria:\n- HbA1c between 7.0% and 10.5%\n- BMI between 24 and 40 kg/m2\n")
+    path = tmp_path / "mixed.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([["patient_id", "hba1c", "bmi"]] +
+                                     [[f"P{n}", cell, MIXED[-1 - n]] for n, cell in enumerate(MIXED)])
+    assert duckdb_outcomes(trial, path, registry) == python_outcomes(trial, path, registry)
+    out = tmp_path / "out.csv"
+    screen_duckdb(trial, [path], output=str(out), as_of=AS_OF, registry=registry)
+    assert [row["reasons"] for row in csv.DictReader(out.open(encoding="utf-8"))] == MIXED_REASONS
