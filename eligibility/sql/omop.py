@@ -274,7 +274,7 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
   FROM {_table(p, 'drug_exposure')} AS d LEFT JOIN {_table(p, 'concept')} AS k ON k.concept_id = d.drug_concept_id
   WHERE d.drug_exposure_start_date <= {day}
     AND COALESCE(COALESCE(d.drug_exposure_end_date, CASE WHEN d.days_supply > 0
-        THEN d.drug_exposure_start_date + CAST(d.days_supply - 1 AS INT) END) >= {day}, TRUE))""")
+        THEN ELIG_ADD_DAYS(d.drug_exposure_start_date, d.days_supply - 1) END) >= {day}, TRUE))""")
         ctes.append(f"dagg AS (SELECT person_id, {', '.join(f'BOOL_OR(g_{c}) AS g_{c}' for c in med_codes)} "
                     f"FROM drow GROUP BY person_id)")
         for code in med_codes:
@@ -312,4 +312,13 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
         joins.append("LEFT JOIN dagg AS da ON da.person_id = pe.person_id")
     sql = (("WITH " + ",\n".join(ctes) + "\n") if ctes else "") + \
         f"SELECT {', '.join(feats)} FROM {_table(p, 'person')} AS pe {' '.join(joins)}"
-    return sqlglot.parse_one(sql, read="duckdb"), names
+    return sqlglot.parse_one(sql, read="duckdb").transform(_add_days), names
+
+
+def _add_days(node: exp.Expression) -> exp.Expression:
+    """ELIG_ADD_DAYS(date, n) -> a DateAdd node, which sqlglot renders in each dialect's own form
+    (BigQuery has no DATE + INT64, Snowflake and SQL Server want DATEADD(DAY, n, date))."""
+    if isinstance(node, exp.Anonymous) and node.name.upper() == "ELIG_ADD_DAYS":
+        day, n = node.expressions
+        return exp.DateAdd(this=day, expression=n, unit=exp.var("DAY"))
+    return node

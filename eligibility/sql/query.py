@@ -128,7 +128,36 @@ def render(query: exp.Expression, dialect: str) -> str:
         query = query.transform(lambda node: node.offset(0, copy=False)
                                 if isinstance(node, exp.Select) and node.parent is not None
                                 and not node.args.get("offset") and not node.args.get("limit") else node)
+    if dialect == "snowflake":
+        # Snowflake's REGEXP_LIKE "implicitly anchors a pattern at both ends"
+        # (docs.snowflake.com/en/sql-reference/functions/regexp): a search for a pattern anywhere in
+        # the text, as DuckDB's REGEXP_MATCHES does, is REGEXP_INSTR(...) > 0 (0: no match)
+        query = query.transform(lambda node: exp.GT(this=exp.RegexpInstr(this=node.this, expression=node.expression),
+                                                    expression=exp.Literal.number(0))
+                                if isinstance(node, exp.RegexpLike) and not node.args.get("flag") else node)
+    if dialect in ("bigquery", "snowflake"):
+        query = query.copy()
+        # innermost first: a replaced node's pieces are not walked again
+        for node in reversed(list(query.find_all(exp.ConcatWs))):
+            node.replace(_array_join(node, dialect))
     return query.sql(dialect=dialect, pretty=True)
+
+
+def _array_join(node: exp.ConcatWs, dialect: str) -> exp.Expression:
+    """CONCAT_WS(sep, a, b, ...) where the dialect's does not skip NULL pieces.
+
+    DuckDB, PostgreSQL, Spark and SQL Server skip them.  BigQuery has no CONCAT_WS, and
+    Snowflake's returns NULL when a piece is NULL ("Unlike some implementations ... doesn't skip
+    NULL values", docs.snowflake.com/en/sql-reference/functions/concat_ws); sqlglot pads each piece
+    with COALESCE(x, ''), which leaves empty pieces between separators ('; ; I2 fail: ...').
+    ARRAY_TO_STRING skips NULL elements in BigQuery (without null_text, "the function omits the NULL
+    value and its preceding delimiter", GoogleSQL array functions); Snowflake's turns them into
+    empty strings, so its array is built with ARRAY_CONSTRUCT_COMPACT, which leaves NULLs out.
+    """
+    sep, *pieces = node.expressions
+    array = exp.Array(expressions=pieces) if dialect == "bigquery" else \
+        exp.Anonymous(this="ARRAY_CONSTRUCT_COMPACT", expressions=pieces)
+    return exp.ArrayToString(this=array, expression=sep)
 
 
 def trial_to_sql(trial: ir.Trial, *, dialect: str = "duckdb", schema: str = "wide", table: str | None = None,
