@@ -104,6 +104,13 @@ def load_trial(document: str | bytes | os.PathLike[str] | Mapping[str, Any]) -> 
     raise TypeError(f"load_trial takes JSON text, a dict or a path, not {type(document).__name__}")
 
 
+def trial_text(trial: Trial, *, registry_files: RegistryFiles = ()) -> str:
+    """The readable form of a compiled trial (`eligibility compile`), concepts named as the registry names them."""
+    from eligibility.compile.render import render_trial_text
+
+    return render_trial_text(trial, registry=_registry(registry_files))
+
+
 def trial_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the compiled-trial document, from the pydantic models."""
     from eligibility.compile.trials import SCHEMA

@@ -98,14 +98,13 @@ def compile_command(ctx, trials: tuple[str, ...], fmt: str, report: bool, report
         raise click.UsageError("compile takes one TRIAL; several paths need --report")
     trial = click.Path(dir_okay=False).convert(trials[0], ctx.command.params[0], ctx)
 
-    from eligibility import compile_trial_with_problems
-    from eligibility.compile.render import render_trial_text
+    from eligibility import compile_trial_with_problems, trial_text
 
     try:
         result, problems = compile_trial_with_problems(Path(trial), registry_files=registry_files)
     except EligibilityError as error:
         _fail(error)
-    click.echo(result.to_json(indent=1) if fmt == "json" else render_trial_text(result))
+    click.echo(result.to_json(indent=1) if fmt == "json" else trial_text(result, registry_files=registry_files))
     for warning in result.warnings:   # an assumption, not an error: the exit code stays 0
         click.echo(f"{trial}: warning {warning.code}: {warning.message}", err=True)
     for problem in problems:

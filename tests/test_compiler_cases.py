@@ -14,7 +14,7 @@ import pytest
 
 from eligibility.compile.compiler import compile_criterion
 
-CASES = [json.loads(line) for name in ("criteria_cases.jsonl", "criteria_phrasing_trees.jsonl")
+CASES = [json.loads(line) for name in ("criteria_cases.jsonl", "criteria_phrasing_trees.jsonl", "criteria_context_trees.jsonl")
          for line in (Path(__file__).parent / "cases" / name).read_text("utf-8").splitlines() if line.strip()]
 
 

@@ -24,6 +24,7 @@ from eligibility.compile.subgroups import split_subgroup, subgroup_bound, with_s
 
 
 _DIGIT = re.compile(r"\d")
+_WORDS = re.compile(r"[^\W\d_]+")
 
 
 class Assembler:
@@ -256,7 +257,8 @@ class Assembler:
                     # trial does not resolve: text for a reviewer, never dropped
                     content.append(span_of(piece))
                     continue
-                if word in NEGATIONS and not nodes and out.neg is None:
+                # a negation opens the term, or follows its measurement ("INR > 1.5 if not on warfarin")
+                if word in NEGATIONS and out.neg is None and all(is_measure(n) for n in nodes):
                     out.neg = (piece.start_pos, piece.end_pos)
                     neg_at = len(categories)     # the category a negation right before it would cover
                 elif piece.type == "WORD" and word in NOISE:
@@ -279,7 +281,8 @@ class Assembler:
                 # beside a measurement a negation covers only the condition it prefixes ("non-pregnant")
                 nxt = categories[neg_at] if 0 <= neg_at < len(categories) else None
                 between = self.b.norm.text[out.neg[1]:nxt.start_pos] if nxt is not None else "x"
-                if nxt is not None and between.strip(" -") == "":
+                # "non-pregnant", "not receiving anticoagulants": only words that say nothing between
+                if nxt is not None and all(w in NOISE for w in _WORDS.findall(between.lower())):
                     negated = nxt
                 else:
                     content.append(out.neg)

@@ -16,6 +16,7 @@ established prior previous previously past presence present evidence treatment t
 taking receiving received stable dose doses dosage screening visit baseline time study entry as per defined either both level levels
 value values measured measurement test result results sitting seated resting supine serum plasma blood its their
 his her those these this must should will shall can may also only all other such eg e g i ie etc
+case cases
 transaminase transaminases aminotransferase aminotransferases liver enzymes enzyme consent informed signing signed
 enrolment enrollment randomization randomisation inclusion date timepoint
 """.split())

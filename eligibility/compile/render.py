@@ -41,9 +41,8 @@ def format_duration(duration: Duration) -> str:
 
 
 def _unit(unit: str | None) -> str:
-    if not unit:
-        return ""
-    return f" {display_unit(unit)}"
+    shown = display_unit(unit) if unit else ""
+    return f" {shown}" if shown else ""      # scores and ratios (ECOG, INR) show no unit
 
 
 def _name(concept: str, registry: Registry) -> str:
