@@ -74,6 +74,8 @@ class Builder:
             items = [(self._ids(ref), ref) for ref in subject.concepts]
         if not items or any(not ids for ids, _ in items):
             return None, None, None
+        if isinstance(expr, Rng) and expr.listed and not all(self._scored(i) for ids, _ in items for i in ids):
+            return None, None, None     # "7 or 8": only a score's grades listed one by one make a range
         vals = values_of(expr)
         default = next((ref.default_unit.value for _, ref in items if ref is not None and ref.default_unit is not None), None)
         shared = next((v.unit for v in reversed(vals) if v.unit is not None and not v.bad_unit), default or inherit)
@@ -189,6 +191,11 @@ class Builder:
             unit = "giga/" + unit[2:]
         phrase = self.lexer.phrase(Token("UNIT", unit))
         return phrase.ids[0] if phrase is not None and phrase.kind == "UNIT" else unit
+
+    def _scored(self, concept_id: str) -> bool:
+        """Is the concept a score (canonical unit {score}, or read from one: Karnofsky's 0-100)?"""
+        concept = self.registry.concept(concept_id)
+        return concept.canonical_unit == "{score}" or any(a.unit == "{score}" for a in concept.affine)
 
     def _fits(self, concept_id: str, unit: str) -> bool:
         from eligibility.registry.units import unit_fits

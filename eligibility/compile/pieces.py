@@ -18,7 +18,7 @@ value values measured measurement test result results sitting seated resting sup
 his her those these this must should will shall can may also only all other such eg e g i ie etc
 case cases
 transaminase transaminases aminotransferase aminotransferases liver enzymes enzyme consent informed signing signed
-enrolment enrollment randomization randomisation inclusion date timepoint
+enrolment enrollment randomization randomisation inclusion date timepoint calculated mean average
 """.split())
 # relatives' conditions are not in the patient's record: such a mention stays for a reviewer
 FAMILY = re.compile(r"\b(family|familial|first[- ]degree|relatives?|parents?|siblings?|mother|father)\b[^.;]*?\b(history|of|with)\b",

@@ -128,10 +128,15 @@ def read_cases(path: str | Path) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def score_cases(cases: Iterable[dict], compile_fn: Callable | None = None) -> Score:
-    """Score `{"id", "section", "text", "atoms"}` records with compile_fn(text, section=...) -> CompiledText."""
+def score_cases(cases: Iterable[dict], compile_fn: Callable | None = None, *, registry=None) -> Score:
+    """Score `{"id", "section", "text", "atoms"}` records with compile_fn(text, section=...) -> CompiledText.
+
+    `registry` (a `Registry`, e.g. the default one extended by a pack) is what the default
+    compile function compiles with; None is the packaged registry."""
     if compile_fn is None:
-        from eligibility.compile.compiler import compile_criterion as compile_fn
+        from functools import partial
+        from eligibility.compile.compiler import compile_criterion
+        compile_fn = partial(compile_criterion, registry=registry)
     score = Score()
     for case in cases:
         compiled = compile_fn(case["text"], section=case.get("section", "inclusion"))
@@ -145,7 +150,7 @@ def score_cases(cases: Iterable[dict], compile_fn: Callable | None = None) -> Sc
     return score
 
 
-def score_file(path: str | Path, compile_fn: Callable | None = None) -> Score:
-    return score_cases(read_cases(path), compile_fn)
+def score_file(path: str | Path, compile_fn: Callable | None = None, *, registry=None) -> Score:
+    return score_cases(read_cases(path), compile_fn, registry=registry)
 
 

@@ -66,6 +66,7 @@ class Rng:
     low_inclusive: bool
     high_inclusive: bool
     span: Span
+    listed: bool = False              # "0, 1 or 2": grades listed one by one, not a range as written
 
 
 @dataclass
@@ -228,6 +229,16 @@ class ToPhrases(Transformer):
         if op in (">", ">="):
             return None
         return Rng(vals[0], vals[1], True, op == "<=", _span(children))
+
+    def value_set(self, children):
+        """`0, 1 or 2`, `70, 80, 90 or 100`: whole numbers in steps of 1 (or of 10) are the range they fill."""
+        vals = [c for c in children if isinstance(c, Val)]
+        numbers = [v.number for v in vals]
+        steps = {b - a for a, b in zip(numbers, numbers[1:])}
+        if any(v.unit for v in vals[:-1]) or any(n != int(n) for n in numbers) or len(steps) != 1 \
+                or steps.pop() not in (1, 10):
+            return None
+        return Rng(vals[0], vals[-1], True, True, _span(children), listed=True)
 
     def pair(self, children):
         numbers = [c for c in children if isinstance(c, Token) and c.type == "NUMBER"]
