@@ -237,3 +237,30 @@ def test_a_multiple_of_the_uln_is_not_a_value(tmp_path):
     for patient in patients:
         value = patient.measurements["alt"]
         assert isinstance(value, Invalid) and "multiple of the upper limit of normal" in value.reason
+
+
+def test_unit_after_underscores_in_the_header(tmp_path):
+    """`weight_kg`, `creatinine_umol_l`: data teams' headers; the unit is read only when the rest names a concept."""
+    path = write(tmp_path, "patient_id,weight_lb,creatinine_umol_l,hba1c_mmol_mol,glucose_level_x\n"
+                           "A,154,88.4,53,1\n".encode("utf-8"))
+    stats = ReadStats()
+    (patient,) = read(path, stats)
+    assert patient.measurements["body_weight"].value == pytest.approx(154 * 0.45359237)     # 1 lb = 0.45359237 kg
+    assert patient.measurements["serum_creatinine"].value == pytest.approx(1.0, rel=1e-3)   # 88.4 µmol/L = 1 mg/dL
+    assert patient.measurements["hba1c"].value == pytest.approx(7.0, abs=0.01)             # 53 mmol/mol (IFCC)
+    assert any("glucose_level_x" in note for note in stats.notes)      # not a unit: an unknown column, said so
+
+
+def test_unit_after_underscores_both_engines_agree(tmp_path):
+    from eligibility.screening import screen
+
+    data = write(tmp_path, "patient_id,weight_kg,bmi_kg_m2\nA,80,31\nB,200 lb,23\nC,,\n".encode("utf-8"))
+    trial = tmp_path / "t.txt"
+    trial.write_text("Inclusion Criteria:\n- Body weight ≥ 70 kg\n- BMI 25-35 kg/m2\n", "utf-8")
+    outputs = []
+    for engine in ("python", "duckdb"):
+        out = tmp_path / f"{engine}.csv"
+        screen(trial, [str(data)], output=str(out), engine=engine, as_of=AS_OF)
+        outputs.append(out.read_text("utf-8"))
+    assert outputs[0] == outputs[1]
+    assert '"A","eligible"' in outputs[0]

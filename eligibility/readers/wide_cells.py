@@ -17,7 +17,7 @@ from eligibility.registry.concepts import Registry, normalize_phrase
 from eligibility.registry.codes import code_keys, display_keys
 from eligibility.registry.vocabulary import vocabulary as terms
 from eligibility.registry.conversion import Conversion
-from eligibility.registry.units import ULN, conversion, display_unit
+from eligibility.registry.units import ULN, conversion, display_unit, is_known_unit
 
 MISSING = frozenset({"", "na", "n/a", "null", "none", "unknown", "-", "nan", "."})
 LIST_EMPTY = frozenset({"none", "nil", "no"})
@@ -59,6 +59,22 @@ def split_unit(header: str) -> tuple[str, str | None]:
     if match and match.group(2):
         return match.group(1), match.group(2)
     return header.strip(), None
+
+
+def name_and_unit(header: str, vocab: Vocabulary, registry: Registry) -> tuple[str, str | None]:
+    """A header's concept name and unit: `HbA1c (mmol/mol)`, and the data-team form `weight_kg`,
+    `creatinine_mg_dl` (a known unit after the last underscores, when the rest names a concept)."""
+    key = header_key(header)
+    if key in vocab.concepts or key in vocab.categories:
+        return header.strip(), None
+    name, unit = split_unit(header)
+    if unit is None:
+        parts = name.split("_")
+        for n in (1, 2):
+            base, tail = "_".join(parts[:-n]), "/".join(parts[-n:])
+            if len(parts) > n and header_key(base) in vocab.concepts and is_known_unit(tail, registry):
+                return base, tail
+    return name, unit
 
 
 def decision_id(header: str) -> str | None:

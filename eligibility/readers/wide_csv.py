@@ -26,7 +26,7 @@ from eligibility.readers.wide_cells import (
     BIRTH_KEYS, CONDITION_LIST_KEYS, DEATH_DATE_KEYS, DEATH_FLAG_KEYS, FEMALE, ID_KEYS, MALE,
     MEDICATION_LIST_KEYS, PROCEDURE_LIST_KEYS, SEX_KEYS, NumberParser, Vocabulary, condition_ids,
     decision_id, duration_concept, header_key, is_missing, list_items, medication_tokens,
-    parse_date, parse_yes_no, split_unit, unit_fits, vocabulary,
+    parse_date, parse_yes_no, name_and_unit, unit_fits, vocabulary,
 )
 
 csv.field_size_limit(1 << 24)
@@ -251,7 +251,7 @@ def _column(header: str, registry: Registry, vocab: Vocabulary, as_of: date,
         return _list_handler("medications", registry, vocab, stats), None
     if key in PROCEDURE_LIST_KEYS:
         return _list_handler("procedures", registry, vocab, stats), None
-    name, unit = (header, None) if key in vocab.concepts or key in vocab.categories else split_unit(header)
+    name, unit = name_and_unit(header, vocab, registry)
     name_key = header_key(name)
     if name_key.endswith("uln") and len(vocab.concepts.get(name_key[:-3], ())) == 1:
         return _uln_handler(vocab.concepts[name_key[:-3]][0], unit, header, registry), None

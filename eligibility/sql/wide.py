@@ -59,7 +59,7 @@ def classify(header: list[str], registry: Registry) -> list[Column]:
 
 
 def _measure(name: str, key: str, registry: Registry, vocab: wc.Vocabulary) -> list[Column]:
-    base, unit = (name, None) if key in vocab.concepts or key in vocab.categories else wc.split_unit(name)
+    base, unit = wc.name_and_unit(name, vocab, registry)
     base_key = wc.header_key(base)
     if base_key.endswith("uln") and len(vocab.concepts.get(base_key[:-3], ())) == 1:
         return [Column(name, "uln", vocab.concepts[base_key[:-3]][0], unit)]
