@@ -54,3 +54,39 @@ def test_pack_concepts_never_without_the_pack(labs_registry):
     assert not [(c.id, a) for c in score.cases for a in c.predicted if a.concept in pack_ids]
     # the DESIGN §4 atoms of the file are still found without it
     assert score.precision >= 0.99
+
+
+@pytest.mark.parametrize("text, low, high", [
+    ("ECOG performance status of 0 or 1", 0, 1), ("ECOG performance status 0, 1, or 2", 0, 2),
+    ("WHO performance status 1 or 2", 1, 2), ("Karnofsky performance status 70, 80, 90 or 100", 70, 100)])
+def test_score_grades_listed_are_a_range(text, low, high, labs_registry):
+    from eligibility.compile.compiler import compile_criterion
+    result = compile_criterion(text, registry=labs_registry)
+    assert result.status == "compiled"
+    assert (result.tree.kind, result.tree.canonical_low, result.tree.canonical_high) == ("range", low, high)
+
+
+@pytest.mark.parametrize("text", ["ECOG 0 or 2", "ECOG 0.5 or 1"])
+def test_grades_not_one_step_apart_are_no_range(text, labs_registry):
+    from eligibility.compile.compiler import compile_criterion
+    assert compile_criterion(text, registry=labs_registry).tree.kind != "range"
+
+
+@pytest.mark.parametrize("text, concept", [
+    ("LVEF ≥ 50% by ECHO or MUGA", "lvef"),
+    ("Left ventricular ejection fraction ≥ 50% by echocardiogram", "lvef"),
+    ("LVEF ≥ 45% as determined by echocardiogram or multigated acquisition (MUGA) scan", "lvef"),
+    ("Ejection fraction < 50% on echocardiography", "lvef"),
+    ("Calculated creatinine clearance ≥ 50 mL/min (Cockcroft-Gault)", "creatinine_clearance"),
+    ("Creatinine clearance ≥ 60 mL/min as calculated by the Cockcroft-Gault formula", "creatinine_clearance"),
+    ("QTcF > 470 ms by Fridericia's formula", "qtc"),
+    ("QTc (Bazett) > 450 msec", "qtc"),
+    ("SpO2 ≥ 92% on room air", "spo2"),
+    ("SaO2 ≤ 93% while breathing ambient air", "spo2"),
+])
+def test_a_method_of_measuring_is_no_requirement(text, concept, labs_registry):
+    from eligibility.compile.compiler import compile_criterion
+    result = compile_criterion(text, registry=labs_registry)
+    assert result.status == "compiled", result.unparsed
+    assert result.tree.kind == "compare" and result.tree.concept == concept
+    assert result.tree.span == (0, len(text))

@@ -77,6 +77,8 @@ class Builder:
         if isinstance(expr, Rng) and expr.listed and not all(self._scored(i) for ids, _ in items for i in ids):
             return None, None, None     # "7 or 8": only a score's grades listed one by one make a range
         vals = values_of(expr)
+        if any(v.bare_limit and not self._limit(v.unit) for v in vals):
+            return None, None, None     # a unit alone is a value only as a limit: "≤ ULN"
         default = next((ref.default_unit.value for _, ref in items if ref is not None and ref.default_unit is not None), None)
         shared = next((v.unit for v in reversed(vals) if v.unit is not None and not v.bad_unit), default or inherit)
         for v in vals:
@@ -191,6 +193,10 @@ class Builder:
             unit = "giga/" + unit[2:]
         phrase = self.lexer.phrase(Token("UNIT", unit))
         return phrase.ids[0] if phrase is not None and phrase.kind == "UNIT" else unit
+
+    def _limit(self, unit: str) -> bool:
+        from eligibility.registry.units import pint_expression
+        return pint_expression(self.unit_key(unit), self.registry) == "uln"
 
     def _scored(self, concept_id: str) -> bool:
         """Is the concept a score (canonical unit {score}, or read from one: Karnofsky's 0-100)?"""

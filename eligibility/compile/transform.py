@@ -50,6 +50,7 @@ class Val:
     bad_unit: bool
     span: Span
     raw: str = ""
+    bare_limit: bool = False          # "≤ ULN": a limit with no number written, i.e. once the limit
 
 
 @dataclass
@@ -184,6 +185,12 @@ class ToPhrases(Transformer):
         return Val(parse_number(number.value), unit.value if unit is not None else None,
                    (unit.start_pos, unit.end_pos) if unit is not None else None,
                    unit is not None and unit.type == "BADUNIT", _span(children), number.value)
+
+    def limit_value(self, children):
+        """`≤ ULN`: a unit with no number, once that unit (eligibility/compile/measures.py keeps it only
+        for a multiple of a limit: `≤ ULN`, never `≥ mg/dL`)."""
+        unit = children[0]
+        return Val(1.0, unit.value, (unit.start_pos, unit.end_pos), False, _span(children), "1", bare_limit=True)
 
     def cmp(self, children):
         return _Op(_op_of(children[0]), _span(children))
