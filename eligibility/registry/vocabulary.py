@@ -38,6 +38,7 @@ def fold(text: str) -> str:
     return _FOLD.sub(" ", text.lower().replace("ß", "s"))
 
 
+@lru_cache(maxsize=1 << 16)      # pure, and the same mentions recur across criteria and trials
 def phrase_form(phrase: str) -> str:
     """A phrase as stored in the automaton: folded, single spaces."""
     return " ".join(fold(normalize_phrase(phrase)).split())
