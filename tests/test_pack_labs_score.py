@@ -23,6 +23,9 @@ PACK_LABS = HERE / "cases" / "criteria_pack_labs.jsonl"
 # "direct bilirubin ≤ ULN", "within normal limits (3.5–5.0 mmol/L)", "Lansky play-performance score",
 # "C-reactive protein (> 1.0 mg/dL)"
 FIRST_RUN = (1.0, 0.9186, 0.9575)
+# written after the fixes, scored once without tuning: P 1.0000 R 0.9808 F1 0.9903 (tp=51 fp=0 fn=1,
+# 42 criteria); missed "QTc interval prolongation (> 500 ms)" (the bound in parentheses after a finding)
+PACK_LABS_HELDOUT = HERE / "cases" / "criteria_pack_labs_heldout.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +39,7 @@ def _report(name: str, score) -> None:
         print(f"  {case.id} {case.text!r}\n    fp={case.fp}\n    fn={case.fn}")
 
 
-@pytest.mark.parametrize("path", [PACK_LABS], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [PACK_LABS, PACK_LABS_HELDOUT], ids=lambda p: p.stem)
 def test_pack_labs_score(path, labs_registry):
     score = score_file(path, registry=labs_registry)
     _report(path.stem, score)
