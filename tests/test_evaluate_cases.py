@@ -139,7 +139,7 @@ def test_censored_value_decides_only_when_the_whole_interval_agrees() -> None:
     assert Plan(_trial(low, "inclusion"), default_registry(), AS_OF).codes(censored) == [F]
     assert Plan(_trial(tiny, "inclusion"), default_registry(), AS_OF).codes(censored) == [U]
     result = Plan(_trial(low, "inclusion"), default_registry(), AS_OF).evaluate(censored)
-    assert result.reasons == ["I1 fail: Fasting C-peptide < 0.1 ng/mL < 1.0 ng/mL"]
+    assert result.reasons == ["I1 fail: Fasting C-peptide reported as < 0.1 ng/mL < 1.0 ng/mL"]
 
 
 def test_seed_trial_plan_never_builds_pint_objects_per_patient(monkeypatch) -> None:

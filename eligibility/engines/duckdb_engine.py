@@ -80,8 +80,6 @@ def unsupported_nodes(trial_json: str, long_data: bool = False, estimated: froze
                     found.add("race or ethnicity")     # read by the Python readers only
                 elif ":" in str(node.get("code", "")) and not long_data:
                     found.add("code-book conditions")      # long data: joined through the readers' keys
-                elif long_data and node.get("category") == "condition" and (node.get("within") or node.get("qualifiers")):
-                    found.add("conditions dated against a window")   # the SQL leaves them to review
                 elif long_data and node.get("category") == "medication" and node.get("within"):
                     found.add("drugs taken within a window")     # the readers keep the drug history
             for value in node.values():

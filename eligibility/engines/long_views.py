@@ -51,7 +51,11 @@ TABLES: dict[str, dict[str, str]] = {
                     "measurement_datetime": "TIMESTAMP", "operator_concept_id": "BIGINT",
                     "value_as_number": "DOUBLE", "value_as_concept_id": "BIGINT", "unit_concept_id": "BIGINT",
                     "range_low": "DOUBLE", "range_high": "DOUBLE", "measurement_source_value": "VARCHAR",
-                    "unit_source_value": "VARCHAR", "value_source_value": "VARCHAR"},
+                    "unit_source_value": "VARCHAR", "value_source_value": "VARCHAR",
+                    # not a CDM column: the value as the readers write it in explanations (OMOP: the
+                    # double as Python prints it, '6.0'; Synthea: the cell, '<0.1'), and how the
+                    # reader names the record's code where it is not the concept id ('LOINC 4548-4')
+                    "value_text": "VARCHAR", "source_label": "VARCHAR"},
     "condition_occurrence": {"person_id": "VARCHAR", "condition_concept_id": "BIGINT",
                              "condition_start_date": "DATE", "condition_end_date": "DATE",
                              "condition_source_value": "VARCHAR",
@@ -151,6 +155,8 @@ def _omop_views(con, folder: Path) -> None:
         exprs = {c: _typed(cols[c], kind) for c, kind in TABLES[table].items() if c in cols}
         if table == "death" and "death_date" not in cols and "death_datetime" in cols:
             exprs["death_date"] = _typed(cols["death_datetime"], "DATE")
+        if table == "measurement":
+            exprs["value_text"] = f"CAST({exprs.get('value_as_number', 'CAST(NULL AS DOUBLE)')} AS VARCHAR)"
         if table == "person" and "birth_datetime" in cols:
             exprs["birth_datetime"] = _typed(cols["birth_datetime"], "TIMESTAMP")
         extra = ", CAST(row_number() OVER () AS BIGINT) AS _row" if table == "person" else ""
@@ -210,7 +216,8 @@ def _synthea_views(con, folder: Path, registry: Registry) -> None:
                CAST(0 AS BIGINT) AS value_as_concept_id, CAST(0 AS BIGINT) AS unit_concept_id,
                CAST(NULL AS DOUBLE) AS range_low, CAST(NULL AS DOUBLE) AS range_high,
                {_typed(c['code'], 'VARCHAR')} AS measurement_source_value,
-               {_typed(_col(c, 'units'), 'VARCHAR')} AS unit_source_value, NULLIF({value}, '') AS value_source_value
+               {_typed(_col(c, 'units'), 'VARCHAR')} AS unit_source_value, NULLIF({value}, '') AS value_source_value,
+               NULLIF({value}, '') AS value_text, 'LOINC ' || {_typed(c['code'], 'VARCHAR')} AS source_label
         FROM {scan} AS s
         LEFT JOIN _elig_loinc AS l ON l.map_code = TRIM(s.{c['code']})""")
 

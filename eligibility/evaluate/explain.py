@@ -43,9 +43,10 @@ def fmt_near(value: float, bound: float | None) -> str:
 
 
 def observed(m: Measurement, canonical_unit: str, bound: float | None = None) -> str:
-    """`22.1 kg/m²`, `58 mmol/mol = 7.5 %`, `55 years (born 1970-05-01)`, `< 0.1 ng/mL`."""
+    """`22.1 kg/m²`, `58 mmol/mol = 7.5 %`, `55 years (born 1970-05-01)`, `reported as < 0.1 ng/mL`
+    (a censored value: the true value lies beyond the bound the laboratory reported)."""
     unit = display_unit(canonical_unit)
-    prefix = f"{m.comparator} " if m.comparator else ""
+    prefix = f"reported as {m.comparator} " if m.comparator else ""
     raw = (m.raw or "").lstrip("<>=≤≥ ") if m.comparator else (m.raw or "")
     match = _LEADING_NUMBER.match(raw)
     if match is None:        # derived values: "born 1970-05-01", "since 2015-03-01"

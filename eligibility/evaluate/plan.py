@@ -235,7 +235,7 @@ class _Builder:
             if code == T:
                 side = "in"
             elif code == U:
-                return U, [f"{name} {m.comparator or ''}{m.raw}: cannot tell whether it is within the range"]
+                return U, [f"{name} {words.observed(m, value_unit)}: cannot tell whether it is within the range"]
             else:
                 side = "low" if low != -_INF and not holds(">" if lo_open else ">=", m.value, low) else "high"
             return code, [words.range_text(name, node, m, None if low == -_INF else low,

@@ -204,8 +204,9 @@ def _measurements(asm: LongAssembler, path: Path, concepts: _Concepts, table: st
         if operator is None and isinstance(value, float):
             # no operator concept, but the source text may still say "<0.3"
             operator = split_comparator(cell(row, cols["value_source_value"]))[0]
+        # '=' (4172703) is an exact value: no bound direction (an interval [v, inf) otherwise)
         asm.observation(cell(row, i_pid), concept, label, stamp if stamp[:10] == when[:10] and stamp else when,
-                        value, unit, operator, uln)
+                        value, unit, None if operator == "=" else operator, uln)
     asm.unknown(unknown, "OMOP")
 
 

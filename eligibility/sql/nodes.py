@@ -13,6 +13,7 @@ from sqlglot import exp
 
 from eligibility.core import ir
 from eligibility.evaluate.ages import age_in_days, age_in_months
+from eligibility.evaluate.has import _DAYS as DAYS
 from eligibility.registry.concepts import Registry
 from eligibility.registry.units import ULN
 
@@ -161,6 +162,8 @@ class NodeCompiler:
         duration = node.qualifiers.get("duration_at_least")
         if node.within is None and duration is None:
             return base
+        if node.category == "condition" and feature("last", f"{node.category}_{node.code}") in self.columns:
+            return self._timed(node, base)
         if node.category == "condition" and node.code not in SEX_CODES:
             # checked against an onset date; with none known a present condition goes to a reviewer
             h = exp.Paren(this=base.v)
@@ -169,11 +172,82 @@ class NodeCompiler:
             return base        # a current medication list answers "within" any window ending today
         return review_unless_false(base)
 
+    def timing(self, node: ir.Has) -> tuple[exp.Expression, exp.Expression]:
+        """(dates known, dates fit) of a condition's records against the node's window and minimum duration:
+        the latest record within the window, the earliest at least the duration ago (days, with the
+        evaluator's tolerance; eligibility.evaluate.has._timed)."""
+        key = f"{node.category}_{node.code}"
+        duration = node.qualifiers.get("duration_at_least")
+        known, fits = [], []
+        for name, span, op in (("last", node.within, "<="), ("first", duration, ">=")):
+            if span is None:
+                continue
+            ago = col(feature("d" + name, key))         # days from the record's start to as-of
+            days = span.value * DAYS[span.unit]
+            known.append(exp.Not(this=exp.Is(this=ago, expression=exp.null())))
+            fits.append(_cmp(op, ago.copy(), lit(days + 1e-9 if op == "<=" else days - 1e-9)))
+        return exp.and_(*known, copy=False), exp.and_(*fits, copy=False)
+
+    def _timed(self, node: ir.Has, base: Cond) -> Cond:
+        """A condition asked for within a window or for a minimum duration, on record dates (long data):
+        present and dated -> whether the dates fit; present without a start date -> review."""
+        h = exp.Paren(this=base.v)
+        known, fits = self.timing(node)
+        v = frag("CASE WHEN :h THEN CASE WHEN :known THEN :fits END ELSE :h END", h=h, known=known, fits=fits)
+        return Cond(v, frag("COALESCE(:h AND NOT (:known), FALSE)", h=h.copy(), known=known.copy()))
+
     def _compile(self, node: ir.Tree) -> Cond:
         if isinstance(node, (ir.Compare, ir.Range)) and age_in_months(node):
             return Cond(self._age_months(node))
-        return self._numeric(node, self.value(node.concept)) if isinstance(node, (ir.Compare, ir.Range)) \
-            else self._other(node)
+        if not isinstance(node, (ir.Compare, ir.Range)):
+            return self._other(node)
+        cond = self._numeric(node, self.value(node.concept))
+        op = feature("op", node.concept)
+        return Cond(self._censored(node, col(op), cond.v)) if op in self.columns else cond
+
+    def _censored(self, node: ir.Compare | ir.Range, op: exp.Expression, plain: exp.Expression) -> exp.Expression:
+        """A value reported with a bound direction (OMOP operator_concept_id: `<0.1`): the true value lies in
+        (-inf, v) / (-inf, v] / (v, inf) / [v, inf).  TRUE when all of that interval is inside the node's
+        region, FALSE when none of it is, else NULL: the Python evaluator's rule (plan._interval_code,
+        exact comparisons).  `op` NULL: an exact value, the plain comparison."""
+        v = self.value(node.concept)
+        if isinstance(node, ir.Compare):
+            b = node.canonical_value
+            lo, lo_open, hi, hi_open = {">=": (b, False, None, True), ">": (b, True, None, True),
+                                        "<=": (None, True, b, False), "<": (None, True, b, True)}.get(
+                node.op, (b, False, b, False))
+            negate = node.op == "!="
+        else:
+            lo, hi = node.canonical_low, node.canonical_high
+            lo_open, hi_open, negate = not node.low_inclusive, not node.high_inclusive, False
+        lo_x = None if lo is None else self.threshold(node.concept, lo, node.canonical_unit)
+        hi_x = None if hi is None else self.threshold(node.concept, hi, node.canonical_unit)
+
+        def bound(x):
+            return lit(x) if isinstance(x, float) else exp.Paren(this=x.copy())
+
+        def beyond(side: str, x, x_open: bool, strict: str) -> exp.Expression:
+            # v strictly beyond the bound, or on it where the value's interval or the region is open
+            on = exp.EQ(this=v.copy(), expression=bound(x))
+            edge = exp.or_(exp.EQ(this=op.copy(), expression=lit(strict)), exp.true() if x_open else exp.false(), copy=False)
+            return exp.or_(_cmp(side, v.copy(), bound(x)), exp.and_(on, exp.Paren(this=edge), copy=False), copy=False)
+
+        def within(side: str, x, x_open: bool, strict: str) -> exp.Expression:
+            on = exp.EQ(this=v.copy(), expression=bound(x))
+            edge = exp.or_(exp.EQ(this=op.copy(), expression=lit(strict)), exp.false() if x_open else exp.true(), copy=False)
+            return exp.or_(_cmp(side, v.copy(), bound(x)), exp.and_(on, exp.Paren(this=edge), copy=False), copy=False)
+
+        # below v ('<', '<='): inside needs no lower bound; outside when v lies at or under the lower bound
+        below_in = exp.false() if lo_x is not None else (exp.true() if hi_x is None else within("<", hi_x, hi_open, "<"))
+        below_out = exp.false() if lo_x is None else beyond("<", lo_x, lo_open, "<")
+        above_in = exp.false() if hi_x is not None else (exp.true() if lo_x is None else within(">", lo_x, lo_open, ">"))
+        above_out = exp.false() if hi_x is None else beyond(">", hi_x, hi_open, ">")
+        yes, no = (exp.false(), exp.true()) if negate else (exp.true(), exp.false())
+        below = exp.Case().when(below_in, yes.copy(), copy=False).when(below_out, no.copy(), copy=False)
+        above = exp.Case().when(above_in, yes.copy(), copy=False).when(above_out, no.copy(), copy=False)
+        return (exp.Case().when(exp.Is(this=op.copy(), expression=exp.null()), plain, copy=False)
+                .when(exp.In(this=op.copy(), expressions=[lit("<"), lit("<=")]), below, copy=False)
+                .else_(above, copy=False))
 
     def _age_months(self, node: ir.Compare | ir.Range) -> exp.Expression:
         """Completed months (m_age = months / 12) or, for bounds in days or weeks, days lived (day_age =

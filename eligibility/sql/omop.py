@@ -37,7 +37,7 @@ from eligibility.readers.observations import code_map
 from eligibility.registry.concepts import Registry
 from eligibility.registry.codes import node_keys
 from eligibility.sql.nodes import Needs, feature, safe_name
-from eligibility.registry.units import conversion
+from eligibility.registry.units import conversion, display_unit
 from eligibility.core.errors import UnitError
 
 
@@ -53,7 +53,7 @@ _CDM_TYPES: dict[str, dict[str, str]] = {
     "measurement": {"person_id": "VARCHAR", "measurement_concept_id": "BIGINT", "measurement_date": "DATE",
                     "measurement_datetime": "TIMESTAMP", "value_as_number": "DOUBLE", "range_high": "DOUBLE",
                     "unit_concept_id": "BIGINT", "measurement_source_value": "VARCHAR",
-                    "unit_source_value": "VARCHAR"},
+                    "unit_source_value": "VARCHAR", "operator_concept_id": "BIGINT", "value_source_value": "VARCHAR"},
     "condition_occurrence": {"person_id": "VARCHAR", "condition_concept_id": "BIGINT",
                              "condition_start_date": "DATE", "condition_end_date": "DATE",
                              "condition_source_value": "VARCHAR"},
@@ -114,6 +114,36 @@ def _measurement_maps(needs: Needs, registry: Registry):
     return wanted, ids, loinc, by_id, by_src, plaus
 
 
+def _operator(registry: Registry) -> str:
+    """The bound direction of a measurement ('<', '<=', '>', '>=', NULL for an exact value), as the OMOP reader
+    reads it: operator_concept_id through the registry's `omop_operators`, else a leading comparator of
+    value_source_value ('<0.3').  OMOP standard concepts of the "Meas Value Operator" domain: 4172703 '=',
+    4171756 '<', 4171754 '<=', 4171755 '>=', 4172704 '>' (OMOP CDM 5.4 MEASUREMENT.operator_concept_id; the
+    same ids in OHDSI ETLs, e.g. the MIMIC-to-OMOP lab mapping's "SNOMED Meas Value Operator (<)" = 4171756,
+    and the CDM-to-PCORnet view's 4172703 E / 4171756 LT / 4172704 GT / 4171754 LE / 4171755 GE).
+    '=' gives no direction."""
+    by_id = " ".join(f"WHEN {cid} THEN {_s(o)}" for cid, o in sorted(registry.omop_operators.items()))
+    text = "TRIM(m.value_source_value)"
+    by_text = " ".join(f"WHEN {text} LIKE {_s(o + '%')} THEN {_s(o)}" for o in ("<=", ">=", "<", ">", "="))
+    ids = f"CASE m.operator_concept_id {by_id} END" if by_id else "CAST(NULL AS VARCHAR)"
+    return f"NULLIF(COALESCE({ids}, CASE {by_text} END), '=')"
+
+
+def _shown(registry: Registry, wanted: list[str]) -> str:
+    """A usable measurement as the explanations show it (eligibility.evaluate.explain.observed, without the
+    comparator): the number as written with its unit (prettified), the canonical value after a unit that
+    converts, ' on <date>'.  (The Python text rounds a converted value against the bound it is compared
+    with; here it is the double as text.)"""
+    spellings = {*registry.units, *registry.omop_units.values(), *(c.canonical_unit for c in registry.concepts.values())}
+    pretty = " ".join(f"WHEN {_s(u)} THEN {_s(display_unit(u))}" for u in sorted(spellings) if display_unit(u) != u)
+    canonical = " ".join(f"WHEN {_s(c)} THEN {_s(display_unit(registry.concepts[c].canonical_unit))}"
+                         for c in wanted)
+    return (f"LTRIM(meas.vt, '<>=≤≥ ') || ' ' || CASE WHEN meas.us IS NULL THEN CASE meas.concept {canonical} END "
+            f"WHEN meas.s <> 1.0 OR meas.o <> 0.0 THEN meas.us || ' = ' || CAST(meas.s * meas.x + meas.o AS VARCHAR) "
+            f"|| ' ' || CASE meas.concept {canonical} END ELSE CASE meas.us {pretty} ELSE meas.us END END "
+            f"|| ' on ' || CAST(meas.d AS VARCHAR)")
+
+
 def _sex(registry: Registry) -> str:
     """The person's sex ('female'/'male', NULL when unknown), as the OMOP reader reads it."""
     genders = " ".join(f"WHEN {cid} THEN {_s(sex)}" for cid, sex in registry.omop_genders.items())
@@ -135,6 +165,10 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
     window = f"CAST({_s((as_of - timedelta(days=lookback_days)).isoformat())} AS DATE)"
     wanted, ids, loinc, by_id, by_src, plaus = _measurement_maps(needs, registry)
     known_units = sorted(registry.omop_units)
+    spellings = [(int(uid), spelling) for uid, spelling in sorted(registry.omop_units.items())]
+    # the value as the readers write it: the views carry it (OMOP: the double as Python prints it;
+    # Synthea: the cell), a warehouse gives the double as text
+    text = "m.value_text" if condition_map else "CAST(m.value_as_number AS VARCHAR)"
     ctes = []
     feats = ["pe.person_id AS patient_id"]
     names = ["patient_id"]
@@ -142,11 +176,16 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
         unknown_uid = f"m.unit_concept_id NOT IN ({', '.join(map(str, known_units))})" if known_units else "TRUE"
         ctes.append(f"""meas AS (
   SELECT m.person_id, COALESCE(mi.concept, ml.concept) AS concept, m.measurement_date AS d,
-         m.measurement_datetime AS dt, m.value_as_number AS x, m.range_high AS hi,
+         m.measurement_datetime AS dt, m.value_as_number AS x, m.range_high AS hi, {_operator(registry)} AS op,
+         {text} AS vt, COALESCE(uu.spelling, NULLIF(TRIM(m.unit_source_value), '')) AS us,
+         {'COALESCE(m.source_label, ' if condition_map else '('}CASE WHEN mi.concept IS NOT NULL
+              THEN 'OMOP ' || CAST(m.measurement_concept_id AS VARCHAR) ELSE 'LOINC ' || m.measurement_source_value END) AS lbl,
          COALESCE(ui.scale, us.scale, CASE WHEN (m.unit_concept_id IS NULL OR m.unit_concept_id = 0 OR {unknown_uid})
               AND COALESCE(TRIM(m.unit_source_value), '') = '' THEN 1.0 END) AS s,
          COALESCE(ui.off, us.off, 0.0) AS o
-  FROM {_table(p, 'measurement')} AS m
+  FROM {_table(p, 'measurement', ('value_text', 'source_label') if condition_map else ())} AS m
+  LEFT JOIN {_values(spellings, 'uid, spelling', ('BIGINT', 'VARCHAR')).replace('AS v(', 'AS uu(')}
+       ON uu.uid = m.unit_concept_id
   LEFT JOIN {_values(ids, 'cid, concept', ('BIGINT', 'VARCHAR')).replace('AS v(', 'AS mi(')} ON mi.cid = m.measurement_concept_id
   LEFT JOIN {_values(loinc, 'code, concept', ('VARCHAR', 'VARCHAR')).replace('AS v(', 'AS ml(')}
        ON mi.concept IS NULL AND ml.code = m.measurement_source_value
@@ -157,7 +196,8 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
        AND us.concept = COALESCE(mi.concept, ml.concept) AND us.unit = LOWER(TRIM(m.unit_source_value))
   WHERE COALESCE(mi.concept, ml.concept) IS NOT NULL)""")
         ctes.append(f"""usable AS (
-  SELECT meas.person_id, meas.concept, meas.d, meas.dt, meas.s * meas.x + meas.o AS v,
+  SELECT meas.person_id, meas.concept, meas.d, meas.dt, meas.op, meas.s * meas.x + meas.o AS v,
+         meas.vt || COALESCE(' ' || meas.us, '') AS rt, meas.lbl, {_shown(registry, wanted)} AS ot,
          meas.s * meas.hi + meas.o AS uln
   FROM meas JOIN {_values(plaus, 'concept, lo, hi', ('VARCHAR', 'DOUBLE', 'DOUBLE')).replace('AS v(', 'AS pl(')}
        ON pl.concept = meas.concept
@@ -165,12 +205,19 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
     AND meas.s * meas.x + meas.o BETWEEN pl.lo AND pl.hi)""")
         ctes.append("""ranked AS (
   SELECT usable.*, ROW_NUMBER() OVER (PARTITION BY person_id, concept ORDER BY d DESC, dt DESC) AS rn FROM usable)""")
-        cols = ", ".join(f"MAX(CASE WHEN concept = {_s(c)} THEN v END) AS {feature('v', c)}, "
-                         f"MAX(CASE WHEN concept = {_s(c)} THEN uln END) AS {feature('uln', c)}" for c in wanted)
-        ctes.append(f"latest AS (SELECT person_id, {cols} FROM ranked WHERE rn = 1 AND d >= {window} GROUP BY person_id)")
+        cols = ", ".join(f"MAX(CASE WHEN concept = {_s(c)} AND d >= {window} THEN {k} END) AS {feature(f, c)}"
+                         for c in wanted for k, f in (("v", "v"), ("uln", "uln"), ("op", "op")))
+        # the explanations' texts: the value as observed, and why the latest usable one is not used
+        # (older than the lookback: the readers' wording, eligibility.readers.observations)
+        old = f"is older than the {lookback_days}-day lookback before {as_of.isoformat()}"
+        cols += "".join(f", MAX(CASE WHEN concept = {_s(c)} AND d >= {window} THEN ot END) AS {feature('o', c)}"
+                        f", MAX(CASE WHEN concept = {_s(c)} AND d < {window} THEN {_s('rejected: latest ' + registry.concepts[c].name + ' ')}"
+                        f" || rt || ' on ' || CAST(d AS VARCHAR) || ' (' || lbl || ') ' || {_s(old)} END) AS {feature('r', c)}"
+                        for c in wanted)
+        ctes.append(f"latest AS (SELECT person_id, {cols} FROM ranked WHERE rn = 1 GROUP BY person_id)")
         for c in wanted:
-            feats.append(f"la.{feature('v', c)}")
-            names.append(feature("v", c))
+            feats += [f"la.{feature(k, c)}" for k in ("v", "op", "o", "r")]
+            names += [feature(k, c) for k in ("v", "op", "o", "r")]
             if c in needs.uln:
                 feats.append(f"la.{feature('uln', c)}")
                 names.append(feature("uln", c))
@@ -221,7 +268,7 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
             n = safe_name(code)
             aggs.append(f"BOOL_OR(f_{n}) AS c_{n}, "
                         f"BOOL_OR(f_{n} AND (e IS NULL OR e >= {day})) AS o_{n}, "
-                        f"MIN(CASE WHEN f_{n} THEN s END) AS on_{n}")
+                        f"MIN(CASE WHEN f_{n} THEN s END) AS on_{n}, MAX(CASE WHEN f_{n} THEN s END) AS last_{n}")
         ctes.append(f"cagg AS (SELECT person_id, {', '.join(aggs)} FROM crow GROUP BY person_id)")
         for rule, code in sorted(needs.categories):
             if code not in cond_codes:
@@ -236,6 +283,12 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
                 feats.append(f"FALSE AS {feature('h', f'{rule}_{code}')}")
             else:
                 feats.append(f"COALESCE(ca.c_{safe_name(code)}, FALSE) AS {feature('h', f'{rule}_{code}')}")
+                # every record's start date counts: a window ("within the last 6 months") asks for the
+                # latest, a minimum duration for the earliest (eligibility.evaluate.has._timed)
+                for kind, agg in (("first", "on"), ("last", "last")):
+                    feats += [f"ca.{agg}_{safe_name(code)} AS {feature(kind, f'{rule}_{code}')}",
+                              f"DATE_DIFF('day', ca.{agg}_{safe_name(code)}, {day}) AS {feature('d' + kind, f'{rule}_{code}')}"]
+                    names += [feature(kind, f"{rule}_{code}"), feature("d" + kind, f"{rule}_{code}")]
             names.append(feature("h", f"{rule}_{code}"))
         if "diabetes_duration" in needs.concepts:
             feats.append(f"CAST(DATE_DIFF('day', ca.on_type_2_diabetes, {day}) AS DOUBLE) / 365.25 AS v_diabetes_duration")
@@ -285,10 +338,15 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
             "AND pe.day_of_birth IS NOT NULL THEN CAST(CAST(pe.year_of_birth AS VARCHAR) || '-' || "
             "LPAD(CAST(pe.month_of_birth AS VARCHAR), 2, '0') || '-' || LPAD(CAST(pe.day_of_birth AS VARCHAR), 2, '0') AS DATE) END)")
     if "age" in needs.concepts:
-        feats.append(f"CASE WHEN {born} <= {day} THEN CAST({as_of.year} - EXTRACT(YEAR FROM {born}) - CASE WHEN "
-                     f"EXTRACT(MONTH FROM {born}) > {as_of.month} OR (EXTRACT(MONTH FROM {born}) = {as_of.month} AND "
-                     f"EXTRACT(DAY FROM {born}) > {as_of.day}) THEN 1 ELSE 0 END AS DOUBLE) END AS v_age")
-        names.append("v_age")
+        years = (f"{as_of.year} - EXTRACT(YEAR FROM {born}) - CASE WHEN EXTRACT(MONTH FROM {born}) > {as_of.month} OR "
+                 f"(EXTRACT(MONTH FROM {born}) = {as_of.month} AND EXTRACT(DAY FROM {born}) > {as_of.day}) THEN 1 ELSE 0 END")
+        feats.append(f"CASE WHEN {born} <= {day} THEN CAST({years} AS DOUBLE) END AS v_age")
+        # as the readers word an age from a birth date: '55 years (born 1970-05-01)', or why there is none
+        feats.append(f"CASE WHEN {born} <= {day} THEN CAST(CAST({years} AS BIGINT) AS VARCHAR) || ' years (born ' || "
+                     f"CAST({born} AS VARCHAR) || ')' END AS o_age")
+        feats.append(f"CASE WHEN {born} > {day} THEN 'rejected: born ' || CAST({born} AS VARCHAR) || "
+                     f"{_s(', after the as-of date ' + as_of.isoformat())} END AS r_age")
+        names += ["v_age", "o_age", "r_age"]
         if needs.age_months:
             feats.append(f"CASE WHEN {born} <= {day} THEN CAST({as_of.year * 12 + as_of.month} - (EXTRACT(YEAR FROM {born}) * 12 + "
                          f"EXTRACT(MONTH FROM {born})) - CASE WHEN EXTRACT(DAY FROM {born}) > {as_of.day} THEN 1 ELSE 0 END "
@@ -301,7 +359,11 @@ def omop_source(needs: Needs, *, registry: Registry, as_of: date, lookback_days:
         feats.append(f"{_sex(registry)} AS f_sex")
         names.append("f_sex")
     feats.append(f"COALESCE(dth.death_date <= {day}, FALSE) AS deceased")
-    names.append("deceased")
+    # the date in the reasons ('deceased 2015-10-23'), as the readers give it; the lists are records
+    # (a condition is "on the conditions list", a status without an open episode "not recorded")
+    feats.append(f"CASE WHEN dth.death_date <= {day} THEN CAST(dth.death_date AS VARCHAR) END AS deceased_on")
+    feats.append("TRUE AS record_lists")
+    names += ["deceased", "deceased_on", "record_lists"]
     joins = [f"LEFT JOIN (SELECT person_id, MIN(death_date) AS death_date FROM {_table(p, 'death')} AS dsrc GROUP BY person_id) AS dth "
              "ON dth.person_id = pe.person_id"]
     if wanted:

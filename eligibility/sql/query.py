@@ -91,7 +91,8 @@ def final_select(trial: ir.Trial, outcomes: exp.Select, registry: Registry, colu
                    for r in reasons]
     if deceased:
         verdict = exp.Case().when(col("deceased"), lit("ineligible"), copy=False).else_(verdict, copy=False)
-        reasons.insert(0, frag("CASE WHEN :d THEN 'deceased' END", d=col("deceased")))
+        on = frag("COALESCE(' ' || :day, '')", day=col("deceased_on")) if "deceased_on" in columns else lit("")
+        reasons.insert(0, frag("CASE WHEN :d THEN 'deceased' || :day END", d=col("deceased"), day=on))
     reason = exp.func("CONCAT_WS", lit("; "), *reasons, dialect="duckdb") if reasons else lit("")
     select = exp.select(col("patient_id"), exp.alias_(verdict, "verdict", copy=False),
                         exp.alias_(exp.Coalesce(this=reason, expressions=[lit("")]), "reasons", copy=False),

@@ -51,12 +51,31 @@ def _numeric_text(node: ir.Compare | ir.Range, criterion: ir.Criterion, registry
                     "WHEN :v IS NOT NULL THEN :a || :num || :b || ' (months unknown)' "
                     "WHEN :why IS NOT NULL THEN :a || :why ELSE :missing END", m=m.copy(), count=count,
                     v=col(v), num=num, a=f"{name} ", b=f" {unit}", why=why, missing=f"{name} missing")
+    op = feature("op", node.concept)
+    if op in columns:
+        # a censored value (OMOP operator_concept_id): 'HbA1c reported as < 4.0 %', as the evaluator words it
+        num = frag("COALESCE('reported as ' || :op || ' ', '') || :num", op=col(op), num=num)
     shown_value = frag(":a || :num || :b", a=f"{name} ", num=num, b=f" {unit}")
+    observed = feature("o", node.concept)
+    if observed in columns:
+        # the source layer words the value itself (long data: '6.0 % on 2021-12-19', as the readers wrote it)
+        shown_value = frag(":a || :pre || :o", a=f"{name} ", o=col(observed), pre=frag(
+            "COALESCE('reported as ' || :op || ' ', '')", op=col(op)) if op in columns else lit(""))
     if relation is not None:
         # the part decided TRUE or FALSE, so its value is there: no test for a missing one
         return exp.DPipe(this=shown_value, expression=relation)
-    return frag("CASE WHEN :v IS NOT NULL THEN :shown WHEN :why IS NOT NULL THEN :a || :why ELSE :missing END",
-                v=col(v), shown=shown_value, a=f"{name} ", why=why, missing=f"{name} missing")
+    unknown = frag("CASE WHEN :v IS NOT NULL THEN :shown WHEN :why IS NOT NULL THEN :a || :why ELSE :missing END",
+                   v=col(v), shown=shown_value, a=f"{name} ", why=why, missing=f"{name} missing")
+    if op in columns and node.canonical_unit != ULN:
+        # a censored value the bound cannot decide (plan._numeric's wording)
+        if isinstance(node, ir.Compare):
+            tail = f" cannot be compared with {words.SYMBOL[node.op]} " \
+                   f"{words.fmt_bound(node.canonical_value, node.canonical_unit)}"
+        else:
+            tail = ": cannot tell whether it is within the range"
+        unknown = frag("CASE WHEN :v IS NOT NULL AND :op IS NOT NULL THEN :shown || :tail ELSE :rest END",
+                       v=col(v), op=col(op), shown=shown_value.copy(), tail=tail, rest=unknown)
+    return unknown
 
 
 def _relation(node: ir.Compare | ir.Range, value: exp.Expression, holds: bool) -> exp.Expression | None:
@@ -92,6 +111,31 @@ def _has_text(node: ir.Has, columns: set[str]) -> exp.Expression:
     h = col(key)
     if key == "f_sex":
         return frag("'sex ' || COALESCE(:h, 'missing')", h=h)
+    if "record_lists" in columns and node.category in ("condition", "status"):
+        # records (OMOP, Synthea): the readers' wording (eligibility.evaluate.has); a status is TRUE
+        # only for an open episode (which the readers record as a yes) and FALSE only for a sex it
+        # cannot apply to
+        if node.category == "status":
+            sex = col("f_sex") if "f_sex" in columns else exp.null()
+            return frag("CASE WHEN :h THEN :yes WHEN NOT :h THEN :no || COALESCE(:sex, '') || ')' ELSE :unk END", h=h,
+                        sex=sex, yes=f"{node.label}: yes", no=f"{node.label}: not applicable (",
+                        unk=f"{node.label} not recorded")
+        listed = frag("CASE WHEN :h THEN :yes ELSE :no END", h=h, yes=f"{node.label} on the conditions list",
+                      no=f"no {node.label} on the conditions list")
+        duration = node.qualifiers.get("duration_at_least")
+        key = f"{node.category}_{node.code}"
+        if (node.within is None and duration is None) or feature("last", key) not in columns:
+            return listed
+        # the dates that decided it, as eligibility.evaluate.has._timed words them
+        need = " and ".join(([f"within {words.duration_text(node.within)}"] if node.within else [])
+                            + ([f"for at least {words.duration_text(duration)}"] if duration else []))
+        kind, word = ("last", "last recorded") if node.within is not None else ("first", "since")
+        when = col(feature(kind, key))
+        dated = frag(":a || CAST(:at AS VARCHAR) || ' (' || CAST(:ago AS VARCHAR) || :b", a=f"{node.label} {word} ",
+                     at=when, ago=col(feature("d" + kind, key)), b=f" days; needed: {need})")
+        missing = lit(f"{node.label}: onset date not recorded (needed: {need})")
+        return frag("CASE WHEN :h THEN :listed || '; ' || COALESCE(:dated, :missing) ELSE :listed END", h=h.copy(),
+                    listed=listed, dated=dated, missing=missing)
     return frag("CASE WHEN :h THEN :yes WHEN NOT :h THEN :no ELSE :unk END", h=h,
                 yes=f"{node.label}: yes", no=f"{node.label}: no", unk=f"{node.label}: missing")
 
@@ -161,6 +205,22 @@ def review_text(criterion: ir.Criterion) -> str:
     return "; ".join(dict.fromkeys(notes)) or "needs a reviewer"
 
 
+def _dated_review_only(criterion: ir.Criterion, columns: set[str]) -> bool:
+    """Whether the only parts that can need a reviewer are conditions dated by their records (long data)."""
+    timed = False
+    for node in ir.walk(criterion.tree):
+        if isinstance(node, ir.Manual):
+            return False
+        quals = set(node.qualifiers) - ({"duration_at_least"} if isinstance(node, ir.Has) else set())
+        if quals:
+            return False
+        if isinstance(node, ir.Has) and (node.within is not None or node.qualifiers):
+            if node.category != "condition" or feature("last", f"{node.category}_{node.code}") not in columns:
+                return False
+            timed = True
+    return timed
+
+
 def _prefixed(prefix: str, detail: exp.Expression) -> exp.Expression:
     """`prefix || detail` with the prefix joined, at compile time, to the detail's leading literals."""
     if isinstance(detail, exp.Literal) and detail.is_string:
@@ -184,6 +244,9 @@ def reason(criterion: ir.Criterion, outcome: exp.Expression, registry: Registry,
     fail_detail = criterion_detail(criterion, registry, columns, failing)
     unknown_detail = criterion_detail(criterion, registry, columns, "U")
     review = lit(f"{criterion.id} review: {review_text(criterion)}")
+    if _dated_review_only(criterion, columns):
+        # review comes only from a condition's missing record date: the parts that left it open, as in Python
+        review = exp.DPipe(this=lit(f"{criterion.id} review: "), expression=unknown_detail.copy())
     case = exp.Case()
     decision = feature("d", criterion.id)
     if decision in columns:
