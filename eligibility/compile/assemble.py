@@ -361,7 +361,7 @@ class Assembler:
             for k in out.has:
                 nodes[k] = self._window(nodes[k], out.withins[-1])
         if nodes:
-            out.node = with_subgroups(self.combine(All, nodes), subgroups, self.exclusion)
+            out.node = with_subgroups(self.combine(All, nodes), subgroups)
         return out
 
     def _in_relation(self, token: Token) -> bool:

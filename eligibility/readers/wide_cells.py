@@ -68,7 +68,7 @@ def name_and_unit(header: str, vocab: Vocabulary, registry: Registry) -> tuple[s
     if key in vocab.concepts or key in vocab.categories:
         return header.strip(), None
     name, unit = split_unit(header)
-    if unit is None:
+    if unit is None and not key.endswith("uln"):    # `ALT_ULN` is the patient's limit, not ALT in ULN
         parts = name.split("_")
         for n in (1, 2):
             base, tail = "_".join(parts[:-n]), "/".join(parts[-n:])
