@@ -191,7 +191,7 @@ MIXED = ["7.5", "n/a", " 7.5 ", "7,5", "53 mmol/mol", " 53 mmol/mol ", "11", "in
          "7.5 %", "25 furlongs", "1e400", "-7"]
 MIXED_REASONS = [  # the DuckDB engine's reasons as they are (BMI's column holds the same cells, reversed)
     "I2 unknown: BMI -7.0 is outside the plausible range 8–150 kg/m2",
-    "I1 unknown: HbA1c missing; I2 unknown: BMI inf is outside the plausible range 8–150 kg/m2",
+    "I1 unknown: HbA1c missing; I2 unknown: BMI '1e400' is not a number",
     "I2 unknown: BMI '25 furlongs': unit not usable for BMI",
     "I1 unknown: HbA1c '7,5': unit not usable for HbA1c; I2 unknown: BMI '7.5 %': unit not usable for BMI",
     "I2 unknown: BMI missing",
@@ -204,7 +204,7 @@ MIXED_REASONS = [  # the DuckDB engine's reasons as they are (BMI's column holds
     "I1 unknown: HbA1c missing; I2 unknown: BMI '53 mmol/mol': unit not usable for BMI",
     "I2 unknown: BMI '7,5': unit not usable for BMI",
     "I1 unknown: HbA1c '25 furlongs': unit not usable for HbA1c; I2 unknown: BMI 7.5 is outside the plausible range 8–150 kg/m2",
-    "I1 unknown: HbA1c inf is outside the plausible range 3–20 %; I2 unknown: BMI missing",
+    "I1 unknown: HbA1c '1e400' is not a number; I2 unknown: BMI missing",
     "I1 unknown: HbA1c -7.0 is outside the plausible range 3–20 %; I2 unknown: BMI 7.5 is outside the plausible range 8–150 kg/m2",
 ]
 

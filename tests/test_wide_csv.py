@@ -264,3 +264,12 @@ def test_unit_after_underscores_both_engines_agree(tmp_path):
         outputs.append(out.read_text("utf-8"))
     assert outputs[0] == outputs[1]
     assert '"A","eligible"' in outputs[0]
+
+
+def test_three_digit_exponents_are_not_read(tmp_path):
+    """'1e400' is inf and '1e-400' is 0 as a double; warehouses refuse the cast: no engine reads them."""
+    (patient,) = read(write(tmp_path, b"patient_id,bmi,alt\nA,1e400,1e-400\n"))
+    assert isinstance(patient.measurements["bmi"], Invalid) and "exponent out of range" in patient.measurements["bmi"].reason
+    assert isinstance(patient.measurements["alt"], Invalid)
+    (patient,) = read(write(tmp_path, b"patient_id,bmi\nA,2.5e1\n", "b.csv"))
+    assert patient.measurements["bmi"].value == 25.0

@@ -37,6 +37,9 @@ MEDICATION_LIST_KEYS = frozenset({"medications", "medication", "meds", "drugs", 
 PROCEDURE_LIST_KEYS = frozenset({"procedures", "procedure", "procedurehistory", "pastprocedures"})
 
 _NUMBER = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(.*)$")
+# "1e400": beyond a double (Python reads inf, 1e-400 reads 0); warehouses refuse to cast it, so
+# no engine reads three-digit exponents (sql.cells.HUGE_EXPONENT says the same)
+_HUGE_EXPONENT = re.compile(r"[eE][+-]?\d{3,}$")
 _BOUND = re.compile(r"^(?:[<>≤≥]=?|=>|=<)\s*[+-]?[\d.]")
 _COMMA = re.compile(r"^[+-]?\d*,\d+")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ].*)?$")
@@ -128,6 +131,8 @@ class NumberParser:
             if _COMMA.match(text):
                 return Invalid(text, f"'{text}' is not a number (decimal comma?)")
             return Invalid(text, f"'{text}' is not a number")
+        if _HUGE_EXPONENT.search(match.group(1)):
+            return Invalid(text, f"'{text}' is not a number (exponent out of range)")
         value = float(match.group(1))
         unit = match.group(2).strip() or self.header_unit
         conv = _conversion(self.registry, self.concept_id, unit)

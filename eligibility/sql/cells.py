@@ -22,6 +22,9 @@ from eligibility.registry.units import normalize_unit
 # the reader's number: sign, digits with an optional point, optional exponent
 NUMBER = r"[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?"
 NUMBER_GROUPLESS = r"[+-]?(?:[0-9]+[.]?[0-9]*|[.][0-9]+)(?:[eE][+-]?[0-9]+)?"
+# a leading number with a three-digit exponent: not read (readers.wide_cells._HUGE_EXPONENT); PostgreSQL
+# and Spark would stop the query casting '1e400' to a double
+HUGE_EXPONENT = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)[eE][+-]?[0-9]{3}"
 # unit spellings are compared folded: lower case, these characters mapped, no spaces
 _FOLD = (("μ", "µ"), ("²", "2"), ("³", "3"), ("⁹", "9"), ("％", "%"), ("×", "x"))
 _SEP = r"[;|]"
@@ -79,13 +82,18 @@ def affine(num: exp.Expression, scale: float, offset: float) -> exp.Expression:
 def fast_number(t: exp.Expression) -> exp.Expression:
     """DuckDB only: TRUE when TRY_CAST reads the cell as the reader's regex would (a plain finite number).
 
-    TRY_CAST also reads `inf`, `nan`, `1_000` and `+-1`, which the reader rejects: those fall
-    through to the regex path.  Used by the DuckDB engine, never for warehouse SQL (no TRY_CAST there).
+    TRY_CAST also reads `inf`, `nan`, `1_000`, `+-1` and `1e-400` (as 0), which the reader rejects:
+    those fall through to the regex path.  Used by the DuckDB engine, never for warehouse SQL (no TRY_CAST there).
     """
     x = exp.TryCast(this=t.copy(), to=exp.DataType.build("DOUBLE"))
     return exp.and_(exp.Not(this=exp.Is(this=x, expression=exp.null())), exp.func("ISFINITE", x.copy()),
                     *[exp.EQ(this=exp.StrPosition(this=t.copy(), substr=lit(bad)), expression=lit(0))
-                      for bad in ("_", "+-", "-+")], copy=False)
+                      for bad in ("_", "+-", "-+")],
+                    # an exponent is read unless it has three digits (CASE: the regex only for cells with one)
+                    exp.Case().when(exp.EQ(this=exp.StrPosition(this=exp.Lower(this=t.copy()), substr=lit("e")),
+                                           expression=lit(0)), exp.true(), copy=False)
+                    .else_(exp.Not(this=exp.RegexpLike(this=t.copy(), expression=lit(HUGE_EXPONENT))), copy=False),
+                    copy=False)
 
 
 def fast_value(t: exp.Expression) -> exp.Expression:
@@ -113,14 +121,18 @@ def number_parts(t: exp.Expression) -> dict[str, exp.Expression]:
     numtext = exp.Left(this=t, expression=exp.Sub(this=exp.Length(this=t), expression=exp.Length(this=tail)))
     # the common case, a plain number, skips the unit work (CASE evaluates branches lazily)
     plain = exp.RegexpLike(this=t, expression=lit(f"^{NUMBER}$"))
-    return {"num": exp.Case().when(plain, t, copy=False).when(exp.and_(present(t), starts), numtext, copy=False),
+    huge = exp.RegexpLike(this=t.copy(), expression=lit(HUGE_EXPONENT))
+    return {"num": exp.Case().when(huge, exp.null(), copy=False).when(plain, t, copy=False)
+                             .when(exp.and_(present(t), starts), numtext, copy=False),
             "unit": exp.Case().when(plain.copy(), lit(""), copy=False).when(exp.and_(present(t), starts), _fold(exp.Trim(this=tail)), copy=False)}
 
 
 def number_text(t: exp.Expression) -> exp.Expression:
     """DuckDB: the leading number of a trimmed cell by the reader's pattern (NULL when there is none)."""
-    return exp.Nullif(this=exp.func("REGEXP_EXTRACT", t, lit(f"^{NUMBER_GROUPLESS}"), dialect="duckdb"),
-                      expression=lit(""))
+    extracted = exp.Nullif(this=exp.func("REGEXP_EXTRACT", t, lit(f"^{NUMBER_GROUPLESS}"), dialect="duckdb"),
+                           expression=lit(""))
+    return exp.Case().when(exp.RegexpLike(this=t.copy(), expression=lit(HUGE_EXPONENT)), exp.null(), copy=False) \
+        .else_(extracted, copy=False)
 
 
 def unit_text(t: exp.Expression, num: exp.Expression) -> exp.Expression:
