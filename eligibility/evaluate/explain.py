@@ -12,7 +12,7 @@ import re
 
 from eligibility.core.ir import Compare, Duration, Range
 from eligibility.core.patient import Measurement
-from eligibility.registry.units import ULN, display_unit
+from eligibility.registry.units import ULN, display_unit, unit_suffix
 
 SYMBOL = {"<": "<", "<=": "≤", ">": ">", ">=": "≥", "==": "=", "!=": "≠"}
 NEGATED = {"<": "≥", "<=": ">", ">": "≤", ">=": "<", "==": "≠", "!=": "="}
@@ -51,15 +51,15 @@ def observed(m: Measurement, canonical_unit: str, bound: float | None = None) ->
     match = _LEADING_NUMBER.match(raw)
     if match is None:        # derived values: "born 1970-05-01", "since 2015-03-01"
         shown = str(int(m.value)) if m.value == int(m.value) else fmt_near(m.value, bound)
-        text = f"{prefix}{shown} {unit} ({m.raw})"
+        text = f"{prefix}{shown}{unit_suffix(unit)} ({m.raw})"
     else:
         number = match.group(1)
         if m.unit is not None and abs(float(number) - m.value) > EPS * max(1.0, abs(m.value)):
-            text = f"{prefix}{number} {m.unit} = {fmt_near(m.value, bound)} {unit}"
+            text = f"{prefix}{number} {m.unit} = {fmt_near(m.value, bound)}{unit_suffix(unit)}"
         elif m.unit is not None:
-            text = f"{prefix}{number} {display_unit(m.unit)}"
+            text = f"{prefix}{number}{unit_suffix(display_unit(m.unit))}"
         else:
-            text = f"{prefix}{number} {unit}"
+            text = f"{prefix}{number}{unit_suffix(unit)}"
     if m.when is not None and m.when.isoformat() not in text:
         text += f" on {m.when.isoformat()}"    # long-format data: which observation was used
     return text
@@ -76,7 +76,7 @@ def bound_text(value: float, canonical: float, node_unit: str | None, canonical_
     """The bound in the canonical unit, with the unit the criterion used when that differs."""
     if canonical_unit == ULN:
         return f"{fmt_bound(value, '')} × ULN ({fmt_bound(canonical, '')})" if uln is not None else f"{fmt_bound(value, '')} × ULN"
-    shown = f"{fmt_bound(canonical, canonical_unit)} {display_unit(canonical_unit)}"
+    shown = f"{fmt_bound(canonical, canonical_unit)}{unit_suffix(display_unit(canonical_unit))}"
     if node_unit and abs(canonical - value) > EPS * max(1.0, abs(value)):
         shown += f" ({fmt_bound(value, '')} {node_unit})"
     return shown
@@ -88,8 +88,8 @@ def _compare_text(name: str, node: Compare, m: Measurement, bound: float, holds:
     unit = node.canonical_unit if node.canonical_unit != ULN else value_unit
     limit = bound_text(node.value, bound, node.unit, node.canonical_unit, uln)
     if node.canonical_unit == ULN and uln is not None:
-        shown = display_unit(unit)
-        limit = f"{fmt_bound(node.value, '')} × ULN ({fmt_bound(uln, '')} {shown}) = {fmt_bound(bound, '')} {shown}"
+        shown = unit_suffix(display_unit(unit))
+        limit = f"{fmt_bound(node.value, '')} × ULN ({fmt_bound(uln, '')}{shown}) = {fmt_bound(bound, '')}{shown}"
     return f"{name} {observed(m, unit, bound)} {relation} {limit}"
 
 
@@ -105,7 +105,7 @@ def _range_text(name: str, node: Range, m: Measurement, low: float | None, high:
         return f"{name} {observed(m, unit, high)} {relation} {bound_text(node.high, high, node.unit, node.canonical_unit, uln)}"
     if low is not None and high is not None:
         nearest = low if abs(m.value - low) <= abs(m.value - high) else high
-        span = f"{fmt_bound(low, unit)}–{fmt_bound(high, unit)} {display_unit(unit)}"
+        span = f"{fmt_bound(low, unit)}–{fmt_bound(high, unit)}{unit_suffix(display_unit(unit))}"
         if node.unit and (node.low, node.high) != (low, high):
             span += f" ({fmt_bound(node.low, '')}–{fmt_bound(node.high, '')} {node.unit})"
         return f"{name} {observed(m, unit, nearest)} within {span}"
@@ -177,19 +177,15 @@ def render_patient(result, trial, as_of) -> str:
 
 def compare_text(name: str, node: Compare, m: Measurement, bound: float, holds: bool,
                  uln: float | None, detail: bool, value_unit: str) -> str:
-    text = _unitless(_compare_text(name, node, m, bound, holds, uln, value_unit))
+    text = _compare_text(name, node, m, bound, holds, uln, value_unit)
     return text + provenance(m) if detail else text
 
 
 def range_text(name: str, node: Range, m: Measurement, low: float | None, high: float | None,
                side: str, detail: bool, uln: float | None, value_unit: str) -> str:
-    text = _unitless(_range_text(name, node, m, low, high, side, uln, value_unit))
+    text = _range_text(name, node, m, low, high, side, uln, value_unit)
     return text + provenance(m) if detail else text
 
-
-def _unitless(text: str) -> str:
-    """Scores and ratios (ECOG, INR) display no unit: no doubled or trailing space where it would be."""
-    return re.sub(r" {2,}", " ", text).replace(" )", ")").rstrip()
 
 
 def article(word: str) -> str:

@@ -163,6 +163,11 @@ _PRETTY = {"kg/m2": "kg/m²", "mm[Hg]": "mmHg", "10*9/L": "×10⁹/L", "a": "yea
            "{INR}": "", "{score}": ""}
 
 
+def unit_suffix(shown: str) -> str:
+    """' kg/m²' after a number, or nothing for a unit that displays as nothing (ECOG grades, INR)."""
+    return f" {shown}" if shown else ""
+
+
 def display_unit(unit: str) -> str:
     """How a unit reads to people (canonical spellings are UCUM-like, not pretty)."""
     return _PRETTY.get(unit, unit)

@@ -79,6 +79,11 @@ def affine(num: exp.Expression, scale: float, offset: float) -> exp.Expression:
     return out if offset == 0.0 else exp.Add(this=out, expression=lit(offset))
 
 
+def huge_exponent(t: exp.Expression) -> exp.Expression:
+    """TRUE for a cell whose leading number has a three-digit exponent (read by no engine)."""
+    return exp.RegexpLike(this=t.copy(), expression=lit(HUGE_EXPONENT))
+
+
 def fast_number(t: exp.Expression) -> exp.Expression:
     """DuckDB only: TRUE when TRY_CAST reads the cell as the reader's regex would (a plain finite number).
 
@@ -92,7 +97,7 @@ def fast_number(t: exp.Expression) -> exp.Expression:
                     # an exponent is read unless it has three digits (CASE: the regex only for cells with one)
                     exp.Case().when(exp.EQ(this=exp.StrPosition(this=exp.Lower(this=t.copy()), substr=lit("e")),
                                            expression=lit(0)), exp.true(), copy=False)
-                    .else_(exp.Not(this=exp.RegexpLike(this=t.copy(), expression=lit(HUGE_EXPONENT))), copy=False),
+                    .else_(exp.Not(this=huge_exponent(t)), copy=False),
                     copy=False)
 
 
@@ -121,8 +126,7 @@ def number_parts(t: exp.Expression) -> dict[str, exp.Expression]:
     numtext = exp.Left(this=t, expression=exp.Sub(this=exp.Length(this=t), expression=exp.Length(this=tail)))
     # the common case, a plain number, skips the unit work (CASE evaluates branches lazily)
     plain = exp.RegexpLike(this=t, expression=lit(f"^{NUMBER}$"))
-    huge = exp.RegexpLike(this=t.copy(), expression=lit(HUGE_EXPONENT))
-    return {"num": exp.Case().when(huge, exp.null(), copy=False).when(plain, t, copy=False)
+    return {"num": exp.Case().when(huge_exponent(t), exp.null(), copy=False).when(plain, t, copy=False)
                              .when(exp.and_(present(t), starts), numtext, copy=False),
             "unit": exp.Case().when(plain.copy(), lit(""), copy=False).when(exp.and_(present(t), starts), _fold(exp.Trim(this=tail)), copy=False)}
 
@@ -131,8 +135,7 @@ def number_text(t: exp.Expression) -> exp.Expression:
     """DuckDB: the leading number of a trimmed cell by the reader's pattern (NULL when there is none)."""
     extracted = exp.Nullif(this=exp.func("REGEXP_EXTRACT", t, lit(f"^{NUMBER_GROUPLESS}"), dialect="duckdb"),
                            expression=lit(""))
-    return exp.Case().when(exp.RegexpLike(this=t.copy(), expression=lit(HUGE_EXPONENT)), exp.null(), copy=False) \
-        .else_(extracted, copy=False)
+    return exp.Case().when(huge_exponent(t), exp.null(), copy=False).else_(extracted, copy=False)
 
 
 def unit_text(t: exp.Expression, num: exp.Expression) -> exp.Expression:

@@ -14,7 +14,7 @@ from eligibility.core import ir
 from eligibility.evaluate.ages import age_in_days, age_in_months
 from eligibility.registry.concepts import Registry
 from eligibility.sql.nodes import SEX_CODES, NodeCompiler, col, compare, feature, frag, lit
-from eligibility.registry.units import ULN, display_unit
+from eligibility.registry.units import ULN, display_unit, unit_suffix
 
 
 def _number_text(value: exp.Expression) -> exp.Expression:
@@ -50,12 +50,12 @@ def _numeric_text(node: ir.Compare | ir.Range, criterion: ir.Criterion, registry
         return frag(f"CASE WHEN :m IS NOT NULL THEN :a || :count || '{label}' "
                     "WHEN :v IS NOT NULL THEN :a || :num || :b || ' (months unknown)' "
                     "WHEN :why IS NOT NULL THEN :a || :why ELSE :missing END", m=m.copy(), count=count,
-                    v=col(v), num=num, a=f"{name} ", b=f" {unit}", why=why, missing=f"{name} missing")
+                    v=col(v), num=num, a=f"{name} ", b=unit_suffix(unit), why=why, missing=f"{name} missing")
     op = feature("op", node.concept)
     if op in columns:
         # a censored value (OMOP operator_concept_id): 'HbA1c reported as < 4.0 %', as the evaluator words it
         num = frag("COALESCE('reported as ' || :op || ' ', '') || :num", op=col(op), num=num)
-    shown_value = frag(":a || :num || :b", a=f"{name} ", num=num, b=f" {unit}")
+    shown_value = frag(":a || :num || :b", a=f"{name} ", num=num, b=unit_suffix(unit))
     observed = feature("o", node.concept)
     if observed in columns:
         # the source layer words the value itself (long data: '6.0 % on 2021-12-19', as the readers wrote it)
@@ -92,7 +92,7 @@ def _relation(node: ir.Compare | ir.Range, value: exp.Expression, holds: bool) -
     if holds:
         if low is not None and high is not None:
             span = f"{words.fmt_bound(node.canonical_low, node.canonical_unit)}–" \
-                   f"{words.fmt_bound(node.canonical_high, node.canonical_unit)} {display_unit(node.canonical_unit)}"
+                   f"{words.fmt_bound(node.canonical_high, node.canonical_unit)}{unit_suffix(display_unit(node.canonical_unit))}"
             return lit(f" within {span}")
         return lit(f" {'≥' if node.low_inclusive else '>'} {low}" if low is not None
                    else f" {'≤' if node.high_inclusive else '<'} {high}")
